@@ -1,0 +1,62 @@
+// Archive: one configured store as the sync engine sees it: a plain Storage
+// plus the codec layers (zstd, SHA-256 verification) and the key layout.
+//
+// Key layout (documented in schemas/README.md):
+//   messages/<sha256[0:2]>/<sha256>.zst     one zstd frame of the raw message
+//   records/<account>/<EncodeUidl(uidl)>.json   ArchiveRecord JSON
+// Messages are content-addressed: the same bytes from two accounts, or twice
+// from one, are stored once.
+//
+// Durability follows Storage: nothing is durable before Sync() returns OK.
+// Thread-safety: as the underlying Storage (all methods may run concurrently).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "archive/record.h"
+#include "popvault/byte_stream.h"
+#include "popvault/storage.h"
+
+namespace popvault {
+
+class Archive {
+ public:
+  Archive(std::string store_name, std::unique_ptr<Storage> storage, int compression_level);
+
+  const std::string& name() const { return name_; }
+  int compression_level() const { return compression_level_; }
+
+  // Stores the compressed object of the message with this SHA-256 unless the
+  // store already has one (then it is a no-op). Sets *stored_size to the size
+  // of the object in the store.
+  Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size);
+
+  // Writes (or overwrites) the record of record.account / record.uidl.
+  Status PutRecord(const ArchiveRecord& record);
+
+  // Reads the stored object back, decompresses it and compares its SHA-256.
+  // NotFound if missing, Corruption on any mismatch or undecodable data.
+  Status VerifyMessage(const std::string& sha256);
+
+  // Streams the original message bytes into `sink`. The SHA-256 is checked at
+  // the end: on Corruption the sink has already received bad bytes.
+  Status ReadMessage(const std::string& sha256, ByteSink& sink);
+
+  // Calls fn for each record of `account` (all accounts if empty).
+  Status ListRecords(const std::string& account,
+                     const std::function<bool(const ArchiveRecord&)>& fn);
+
+  Status Sync() { return storage_->Sync(); }
+
+  static std::string MessageKey(const std::string& sha256);
+  static std::string RecordKey(const std::string& account, const std::string& uidl);
+
+ private:
+  std::string name_;
+  std::unique_ptr<Storage> storage_;
+  int compression_level_;
+};
+
+}  // namespace popvault

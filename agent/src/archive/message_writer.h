@@ -1,0 +1,51 @@
+// MessageWriter: the sink a RETR streams into. In one pass over the raw bytes
+// it computes the SHA-256, zstd-compresses (once per distinct compression
+// level the account's stores use) and captures the header fields the archive
+// record lists.
+//
+// Memory is bounded whatever the message size: compressed output stays in
+// memory up to a small limit and spills to an unlinked temporary file in
+// `spool_dir` beyond it.
+//
+// Not thread-safe. One instance per message.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/record.h"
+#include "popvault/byte_stream.h"
+
+namespace popvault {
+
+struct MessageHeaders {
+  std::string message_id, date, from, subject;  // see ArchiveRecord
+};
+
+class MessageWriter : public ByteSink {
+ public:
+  MessageWriter(const std::vector<int>& compression_levels, std::string spool_dir);
+  ~MessageWriter() override;
+  MessageWriter(const MessageWriter&) = delete;
+  MessageWriter& operator=(const MessageWriter&) = delete;
+
+  Status Append(const char* data, size_t n) override;
+
+  // Ends the message (flushes the zstd frames). Call once, after the last
+  // Append; the accessors below are valid only after it returned OK.
+  Status Finish();
+
+  const std::string& sha256_hex() const;
+  uint64_t size() const;
+  const MessageHeaders& headers() const;
+  // The complete zstd frame for `level` (one of the constructor's levels).
+  // Owned by this writer; valid until it is destroyed.
+  ByteSource& compressed(int level);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace popvault

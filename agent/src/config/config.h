@@ -1,0 +1,51 @@
+// Config: the agent's INI configuration, loaded and validated in one place.
+//
+//   [agent]        state_dir, log_level
+//   [store.NAME]   plugin, path, compression_level
+//   [account.NAME] host, port, tls, ca_file, user, password | password_file,
+//                  allow_plaintext_auth, auth, stores, retention, poll_interval
+//
+// Every problem is reported as InvalidArgument with a message that names the
+// file, the section and the key ("popvault.ini: [account.office] port: ...").
+// Secrets are never part of an error message.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "pop3/pop3_session.h"
+#include "popvault/status.h"
+#include "retention/retention.h"
+
+namespace popvault {
+
+struct StoreConfig {
+  std::string name;
+  std::string plugin;  // "rocksdb"
+  std::string path;
+  int compression_level = 3;  // zstd level, 1..19
+};
+
+struct AccountConfig {
+  std::string name;
+  Pop3Options pop3;  // password resolved from password_file when given
+  std::vector<std::string> stores;  // names of [store.*] sections, in order
+  RetentionPolicy retention;
+  std::chrono::seconds poll_interval{300};
+};
+
+struct Config {
+  std::string path;  // the file it was loaded from
+  std::string state_dir;
+  std::string log_level = "information";
+  std::vector<StoreConfig> stores;
+  std::vector<AccountConfig> accounts;
+
+  const StoreConfig* FindStore(const std::string& name) const;
+  const AccountConfig* FindAccount(const std::string& name) const;
+};
+
+Status LoadConfig(const std::string& path, Config* config);
+
+}  // namespace popvault

@@ -1,0 +1,70 @@
+// Ledger: the agent's durable memory of every message it has seen on every
+// account, keyed by (account, exact UIDL). Separate from the archive stores.
+//
+// Per-message state machine (each transition is one atomic write):
+//
+//   (absent) --UIDL lists it--> kSeen --stored in every store--> kStored
+//            --QUIT committed its DELE, or the server no longer lists it--> kDeleted
+//
+// A message is fetched again only while it is absent or kSeen. The rule that
+// keeps mail safe: no DELE is sent for a message before the kStored entry that
+// justifies it is durable (Write with sync=true, or Sync()).
+//
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/record.h"
+#include "popvault/status.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace popvault {
+
+enum class MessageState { kSeen = 1, kStored = 2, kDeleted = 3 };
+const char* MessageStateName(MessageState state);
+
+struct LedgerEntry {
+  MessageState state = MessageState::kSeen;
+  int64_t first_seen = 0;  // unix seconds when UIDL first listed it
+  int64_t deleted_at = 0;  // unix seconds when kDeleted was reached
+  // account and uidl are always set; the rest from kStored on.
+  ArchiveRecord record;
+  // Names of the stores that hold a verified copy.
+  std::vector<std::string> stores;
+};
+
+class Ledger {
+ public:
+  // Opens (creating if needed) the ledger database in directory `dir`.
+  static Status Open(const std::string& dir, std::unique_ptr<Ledger>* ledger);
+  ~Ledger();
+
+  // NotFound if the ledger has no entry for (account, uidl).
+  Status Get(const std::string& account, const std::string& uidl, LedgerEntry* entry);
+
+  // Writes all entries atomically (all or none survive a crash). With
+  // sync=true they are durable on return; otherwise they become durable at
+  // the next Sync() or synced Write.
+  Status Write(const std::vector<LedgerEntry>& entries, bool sync);
+
+  // Makes every earlier Write durable.
+  Status Sync();
+
+  // Calls fn for each entry of `account` (every account if empty), ordered by
+  // account then UIDL bytes, until fn returns false.
+  Status ForEach(const std::string& account, const std::function<bool(const LedgerEntry&)>& fn);
+
+ private:
+  explicit Ledger(std::unique_ptr<rocksdb::DB> db);
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace popvault

@@ -1,0 +1,86 @@
+// Pop3Session: one authenticated POP3 session (RFC 1939, 2449, 2595), on Poco
+// sockets. Our own client: Poco's POP3ClientSession has no UIDL, CAPA, STLS.
+//
+// Safety contract (RFC 1939 §6): the server removes messages marked with DELE
+// only when QUIT succeeds. This class therefore never sends QUIT on its own:
+// not from the destructor, not on an error. Any error leaves the session
+// unusable (`broken()`), and the destructor or Abort() drops the connection,
+// so the server rolls back every DELE of the session.
+//
+// Errors map server response codes to Status codes: [AUTH] -> kAuthFailed,
+// [IN-USE] -> kInUse, [LOGIN-DELAY] -> kLoginDelay, [SYS/TEMP] -> kSysTemp,
+// [SYS/PERM] -> kSysPerm, other -ERR -> kServerError (kAuthFailed during
+// login). Malformed replies -> kProtocol; I/O -> kNetwork or kTimeout;
+// handshake or certificate failure -> kTls. Messages name host:port and the
+// command (never a password).
+//
+// Not thread-safe: one thread drives a session.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "popvault/byte_stream.h"
+#include "popvault/status.h"
+
+namespace popvault {
+
+enum class TlsMode { kImplicit, kStartTls, kNone };
+enum class AuthMethod { kAuto, kUser, kApop };
+
+struct Pop3Options {
+  std::string host;
+  uint16_t port = 995;
+  TlsMode tls = TlsMode::kImplicit;
+  // PEM bundle of trusted CAs; empty means the system trust store.
+  std::string ca_file;
+  std::string user;
+  std::string password;
+  AuthMethod auth = AuthMethod::kAuto;  // kAuto: APOP if offered, else USER/PASS
+  // Without TLS, credentials are sent only if this is true.
+  bool allow_plaintext_auth = false;
+  std::chrono::seconds connect_timeout{30};
+  std::chrono::seconds reply_timeout{120};
+};
+
+struct UidlEntry {
+  uint32_t msgno = 0;
+  std::string uidl;  // exact bytes after "msgno SP", excluding CRLF
+};
+
+struct ListEntry {
+  uint32_t msgno = 0;
+  uint64_t octets = 0;  // server's claim; not an integrity check (RFC 1939 §11)
+};
+
+class Pop3Session {
+ public:
+  // Connects, reads the greeting, CAPA, upgrades to TLS (implicit or STLS,
+  // then CAPA again), authenticates and issues CAPA once more.
+  static Status Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session);
+
+  virtual ~Pop3Session() = default;
+
+  // Capability names (upper-cased first word of each CAPA line) as of the
+  // last CAPA, e.g. "UIDL", "PIPELINING", "STLS".
+  virtual const std::set<std::string>& capabilities() const = 0;
+
+  virtual Status Uidl(std::vector<UidlEntry>* entries) = 0;
+  virtual Status List(std::vector<ListEntry>* entries) = 0;
+  // Streams the message, dot-unstuffed and byte-exact, into `sink`.
+  virtual Status Retr(uint32_t msgno, ByteSink& sink) = 0;
+  virtual Status Dele(uint32_t msgno) = 0;
+  virtual Status Rset() = 0;
+  // Commits the session's DELEs. OK only on "+OK" to QUIT.
+  virtual Status Quit() = 0;
+  // Drops the connection without QUIT: the server deletes nothing.
+  virtual void Abort() = 0;
+  // True after any error: only Abort() is allowed then.
+  virtual bool broken() const = 0;
+};
+
+}  // namespace popvault
