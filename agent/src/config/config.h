@@ -29,7 +29,7 @@ struct StoreConfig {
 
 struct AccountConfig {
   std::string name;
-  Pop3Options pop3;  // password resolved from password_file when given
+  Pop3Options pop3;                 // password resolved from password_file when given
   std::vector<std::string> stores;  // names of [store.*] sections, in order
   RetentionPolicy retention;
   std::chrono::seconds poll_interval{300};
