@@ -1,0 +1,296 @@
+#include "sync/sync_engine.h"
+
+#include <Poco/Logger.h>
+
+#include <ctime>
+#include <memory>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "archive/message_writer.h"
+#include "common/crash_point.h"
+#include "pop3/pop3_session.h"
+
+namespace popvault {
+namespace {
+
+// A message the server lists, with what the ledger knows about it.
+struct ListedMessage {
+  uint32_t msgno = 0;
+  LedgerEntry entry;
+};
+
+// Lets crash-safety tests kill the process in the middle of a RETR.
+class CrashPointSink : public ByteSink {
+ public:
+  explicit CrashPointSink(ByteSink& next) : next_(next) {}
+  Status Append(const char* data, size_t n) override {
+    CrashPoint("retr-data");
+    return next_.Append(data, n);
+  }
+
+ private:
+  ByteSink& next_;
+};
+
+class AccountSync {
+ public:
+  AccountSync(const AccountConfig& account, Ledger& ledger, const std::vector<Archive*>& archives,
+              const SyncOptions& options, SyncReport* report)
+      : account_(account),
+        ledger_(ledger),
+        archives_(archives),
+        options_(options),
+        report_(report),
+        log_(Poco::Logger::get("popvault.sync")) {}
+
+  Status Run() {
+    POPVAULT_RETURN_IF_ERROR(Pop3Session::Open(account_.pop3, &session_));
+    std::vector<UidlEntry> listing;
+    POPVAULT_RETURN_IF_ERROR(session_->Uidl(&listing));
+    report_->listed = listing.size();
+    report_->listing_trusted = ListingIsTrustworthy(listing);
+
+    std::vector<ListedMessage> to_fetch, stored;
+    POPVAULT_RETURN_IF_ERROR(Classify(listing, &to_fetch, &stored));
+    POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch, &stored));
+    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(stored));
+
+    POPVAULT_RETURN_IF_ERROR(session_->Quit());
+    POPVAULT_RETURN_IF_ERROR(CommitDeleted());
+    if (report_->verify_failed > 0) {
+      return Status::Corruption(std::to_string(report_->verify_failed) +
+                                " stored message(s) failed read-back verification; they stay on "
+                                "the server and will be fetched again");
+    }
+    return Status::OK();
+  }
+
+ private:
+  int64_t Now() const {
+    return options_.clock ? options_.clock() : static_cast<int64_t>(std::time(nullptr));
+  }
+
+  // RFC 1939 promises unique UIDLs and consecutive message numbers. A server
+  // that breaks either cannot be trusted to DELE the message we verified.
+  bool ListingIsTrustworthy(const std::vector<UidlEntry>& listing) {
+    std::unordered_set<std::string> uidls;
+    for (size_t i = 0; i < listing.size(); ++i) {
+      if (listing[i].msgno != i + 1 || !uidls.insert(listing[i].uidl).second) {
+        log_.warning(
+            "account %s: the server's UIDL listing has duplicates or gaps; archiving "
+            "without deleting anything this pass",
+            account_.name);
+        return false;
+      }
+    }
+    return true;
+  }
+
+  bool InEveryStore(const LedgerEntry& entry) const {
+    std::set<std::string> have(entry.stores.begin(), entry.stores.end());
+    for (const Archive* a : archives_) {
+      if (!have.count(a->name())) return false;
+    }
+    return true;
+  }
+
+  // Splits the listing into messages to fetch and messages already stored;
+  // records new UIDLs as kSeen and stored messages the server no longer
+  // lists as kDeleted.
+  Status Classify(const std::vector<UidlEntry>& listing, std::vector<ListedMessage>* to_fetch,
+                  std::vector<ListedMessage>* stored) {
+    std::vector<LedgerEntry> updates;
+    std::unordered_set<std::string> listed;
+    for (const UidlEntry& u : listing) {
+      if (!listed.insert(u.uidl).second) continue;  // duplicate: archive the first only
+      ListedMessage m{u.msgno, {}};
+      Status s = ledger_.Get(account_.name, u.uidl, &m.entry);
+      if (s.code() == Status::Code::kNotFound) {
+        m.entry.state = MessageState::kSeen;
+        m.entry.first_seen = Now();
+        m.entry.record.account = account_.name;
+        m.entry.record.uidl = u.uidl;
+        updates.push_back(m.entry);
+      } else if (!s.ok()) {
+        return s;
+      } else if (m.entry.state == MessageState::kDeleted) {
+        // Listed again after we saw it gone (a listing that omitted it, or a
+        // QUIT that did not really delete): it is on the server, so stored.
+        m.entry.state = MessageState::kStored;
+        m.entry.deleted_at = 0;
+        updates.push_back(m.entry);
+      }
+      bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
+      (archived ? stored : to_fetch)->push_back(std::move(m));
+    }
+    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(MarkGone(listed, &updates));
+    log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
+                     listing.size(), to_fetch->size());
+    return ledger_.Write(updates, /*sync=*/false);
+  }
+
+  // A stored message missing from a trusted listing was deleted from the
+  // server, by us (a QUIT whose reply we lost) or by someone else.
+  Status MarkGone(const std::unordered_set<std::string>& listed,
+                  std::vector<LedgerEntry>* updates) {
+    int64_t now = Now();
+    return ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
+      if (e.state == MessageState::kStored && !listed.count(e.record.uidl)) {
+        LedgerEntry gone = e;
+        gone.state = MessageState::kDeleted;
+        gone.deleted_at = now;
+        updates->push_back(gone);
+      }
+      return true;
+    });
+  }
+
+  Status FetchAll(const std::vector<ListedMessage>& to_fetch, std::vector<ListedMessage>* stored) {
+    std::vector<ListedMessage> pending;
+    uint64_t pending_bytes = 0;
+    for (size_t i = 0; i < to_fetch.size(); ++i) {
+      ListedMessage m = to_fetch[i];
+      Status s = FetchOne(&m);
+      if (!s.ok()) {
+        // What is already in the stores is worth keeping: commit it, so a
+        // retry does not fetch it again. The error still ends the pass.
+        Status commit = CommitStored(&pending, stored);
+        if (!commit.ok()) log_.error("account %s: %s", account_.name, commit.ToString());
+        return s;
+      }
+      pending_bytes += m.entry.record.size;
+      pending.push_back(std::move(m));
+      if (pending.size() >= options_.commit_every_messages ||
+          pending_bytes >= options_.commit_every_bytes) {
+        POPVAULT_RETURN_IF_ERROR(CommitStored(&pending, stored));
+        pending_bytes = 0;
+        log_.information("account %s: fetched %z of %z", account_.name, i + 1, to_fetch.size());
+      }
+    }
+    return CommitStored(&pending, stored);
+  }
+
+  // RETR into the codec layers, then into every store. Nothing is durable yet.
+  Status FetchOne(ListedMessage* m) {
+    MessageWriter writer(CompressionLevels(), options_.spool_dir);
+    CrashPointSink sink(writer);
+    POPVAULT_RETURN_IF_ERROR(session_->Retr(m->msgno, sink));
+    POPVAULT_RETURN_IF_ERROR(writer.Finish());
+
+    ArchiveRecord& rec = m->entry.record;
+    rec.sha256 = writer.sha256_hex();
+    rec.size = writer.size();
+    rec.archived_at = Now();
+    rec.message_id = writer.headers().message_id;
+    rec.date = writer.headers().date;
+    rec.from = writer.headers().from;
+    rec.subject = writer.headers().subject;
+    m->entry.stores.clear();
+    for (Archive* a : archives_) {
+      ArchiveRecord per_store = rec;
+      Status s = a->PutMessage(rec.sha256, writer.compressed(a->compression_level()),
+                               &per_store.stored_size);
+      if (s.ok()) s = a->PutRecord(per_store);
+      POPVAULT_RETURN_IF_ERROR(s.WithContext("store '" + a->name() + "'"));
+      if (a == archives_.front()) rec.stored_size = per_store.stored_size;
+      m->entry.stores.push_back(a->name());
+    }
+    CrashPoint("stored");
+    m->entry.state = MessageState::kStored;
+    report_->fetched++;
+    report_->fetched_bytes += rec.size;
+    return Status::OK();
+  }
+
+  std::vector<int> CompressionLevels() const {
+    std::vector<int> levels;
+    for (const Archive* a : archives_) levels.push_back(a->compression_level());
+    return levels;
+  }
+
+  // Group commit: the stores first, then the ledger entries that point at
+  // them, so a durable kStored entry never refers to a lost object.
+  Status CommitStored(std::vector<ListedMessage>* pending, std::vector<ListedMessage>* stored) {
+    if (pending->empty()) return Status::OK();
+    for (Archive* a : archives_) {
+      POPVAULT_RETURN_IF_ERROR(a->Sync().WithContext("store '" + a->name() + "'"));
+    }
+    std::vector<LedgerEntry> entries;
+    for (const ListedMessage& m : *pending) entries.push_back(m.entry);
+    POPVAULT_RETURN_IF_ERROR(ledger_.Write(entries, /*sync=*/true));
+    CrashPoint("committed");
+    stored->insert(stored->end(), pending->begin(), pending->end());
+    pending->clear();
+    return Status::OK();
+  }
+
+  // Every message in `stored` has a synced kStored entry. Those the policy
+  // releases are read back from every store and only then marked with DELE.
+  Status DeleteReleased(const std::vector<ListedMessage>& stored) {
+    int64_t now = Now();
+    for (const ListedMessage& m : stored) {
+      if (!account_.retention.ShouldDelete(m.entry, now)) continue;
+      if (!VerifyEverywhere(m.entry)) continue;
+      POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
+      CrashPoint("deleted");
+      LedgerEntry gone = m.entry;
+      gone.state = MessageState::kDeleted;
+      gone.deleted_at = now;
+      deleted_.push_back(gone);
+    }
+    return Status::OK();
+  }
+
+  // A copy that fails read-back is not trusted: the entry goes back to kSeen
+  // so the next pass fetches the message again from the server.
+  bool VerifyEverywhere(const LedgerEntry& entry) {
+    for (Archive* a : archives_) {
+      Status s = a->VerifyMessage(entry.record.sha256);
+      if (s.ok()) continue;
+      log_.error("account %s: uidl %s: store '%s': %s; not deleting it", account_.name,
+                 EncodeUidl(entry.record.uidl), a->name(), s.ToString());
+      report_->verify_failed++;
+      LedgerEntry retry = entry;
+      retry.state = MessageState::kSeen;
+      retry.stores.clear();
+      Status w = ledger_.Write({retry}, /*sync=*/false);
+      if (!w.ok()) log_.error("account %s: %s", account_.name, w.ToString());
+      return false;
+    }
+    return true;
+  }
+
+  Status CommitDeleted() {
+    report_->deleted = deleted_.size();
+    if (!deleted_.empty()) {
+      log_.information("account %s: server deleted %z archived messages", account_.name,
+                       deleted_.size());
+    }
+    return ledger_.Write(deleted_, /*sync=*/true);
+  }
+
+  const AccountConfig& account_;
+  Ledger& ledger_;
+  const std::vector<Archive*>& archives_;
+  const SyncOptions& options_;
+  SyncReport* report_;
+  Poco::Logger& log_;
+  std::unique_ptr<Pop3Session> session_;  // dropped without QUIT on every error path
+  std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
+};
+
+}  // namespace
+
+Status SyncAccount(const AccountConfig& account, Ledger& ledger,
+                   const std::vector<Archive*>& archives, const SyncOptions& options,
+                   SyncReport* report) {
+  *report = SyncReport();
+  if (archives.empty()) return Status::InvalidArgument("account has no stores");
+  return AccountSync(account, ledger, archives, options, report)
+      .Run()
+      .WithContext("account '" + account.name + "'");
+}
+
+}  // namespace popvault

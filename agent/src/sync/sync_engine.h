@@ -1,0 +1,57 @@
+// SyncAccount: one archive pass over one account. This is the whole path of a
+// message from RETR to DELE, in one place:
+//
+//   connect + authenticate          Pop3Session::Open
+//   UIDL                            which messages the server has
+//   classify against the ledger     new -> kSeen; gone from server -> kDeleted
+//   for each message not yet stored in every store:
+//     RETR -> MessageWriter         SHA-256 + zstd + header capture, streaming
+//     Archive::PutMessage/PutRecord in every store of the account
+//     group commit                  Archive::Sync, then Ledger::Write(kStored, sync)
+//   for each stored message the retention policy releases:
+//     Archive::VerifyMessage        read back + SHA-256, in every store
+//     DELE
+//   QUIT                            the server commits the DELEs
+//   Ledger::Write(kDeleted)
+//
+// No DELE is sent for a message whose kStored ledger entry (and the stored
+// objects behind it) are not yet synced. Any error drops the connection
+// without QUIT, so the server deletes nothing of that session.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "archive/archive.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
+#include "popvault/status.h"
+
+namespace popvault {
+
+struct SyncOptions {
+  std::string spool_dir;           // temporary files for large messages
+  std::function<int64_t()> clock;  // unix seconds; the system clock if empty
+  // Group commit: sync stores and ledger after this many messages or bytes.
+  size_t commit_every_messages = 256;
+  uint64_t commit_every_bytes = 64ull << 20;
+};
+
+struct SyncReport {
+  uint64_t listed = 0;          // messages on the server
+  uint64_t fetched = 0;         // retrieved and stored in this pass
+  uint64_t fetched_bytes = 0;   // raw octets of those
+  uint64_t deleted = 0;         // deletions the server committed at QUIT
+  uint64_t verify_failed = 0;   // released by retention, but a stored copy failed read-back
+  bool listing_trusted = true;  // false: duplicate UIDLs or gaps; nothing was deleted
+};
+
+// `archives` are the account's stores, in config order; not owned. Fills
+// *report as far as the pass got, also on error.
+Status SyncAccount(const AccountConfig& account, Ledger& ledger,
+                   const std::vector<Archive*>& archives, const SyncOptions& options,
+                   SyncReport* report);
+
+}  // namespace popvault
