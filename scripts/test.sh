@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds, and runs every test twice: a Release build
+# with warnings as errors, then an ASan+UBSan build. Exits non-zero on any
+# failure. CI (.ci/run) calls exactly this.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+
+bash scripts/install-deps.sh
+
+run_suite() {
+  local name="$1"; shift
+  local build="$root/build/$name"
+  echo "=== $name: configure and build"
+  cmake -S "$root" -B "$build" -G Ninja "$@" >/dev/null
+  cmake --build "$build" --parallel "$(nproc)"
+  echo "=== $name: ctest"
+  ctest --test-dir "$build" --output-on-failure --timeout 600
+}
+
+run_suite release -DCMAKE_BUILD_TYPE=Release -DPOPVAULT_WERROR=ON
+
+# Leak checking stays on; the suppressions cover one-time allocations inside
+# system libraries that live until exit.
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
+run_suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOPVAULT_WERROR=ON -DPOPVAULT_SANITIZE=ON
