@@ -3,6 +3,11 @@
 // Large objects are split into chunks so that Put and Get stream with bounded
 // memory; a manifest written after the last chunk makes the object visible,
 // so a crash mid-Put leaves the old object (or none), never a partial one.
+// Such a crash can leave unreachable chunks behind; the next Put of the same
+// key removes them (unless the key was removed in between). Writes are not
+// synced; Sync() syncs the write-ahead log.
+// Keys breaking the Storage key rules (or containing "//") are rejected with
+// InvalidArgument.
 #pragma once
 
 #include <memory>

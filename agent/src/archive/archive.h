@@ -3,7 +3,11 @@
 //
 // Key layout (documented in schemas/README.md):
 //   messages/<sha256[0:2]>/<sha256>.zst     one zstd frame of the raw message
-//   records/<account>/<EncodeUidl(uidl)>.json   ArchiveRecord JSON
+//   records/<account>/<key-safe uidl>.json  ArchiveRecord JSON
+// The key-safe UIDL escapes every byte outside [A-Za-z0-9-] as _XX (uppercase
+// hex), since EncodeUidl's output may hold '/', '%' and other bytes storage
+// keys do not allow; if that is longer than 255 bytes it is "_H" + the SHA-256
+// hex of the UIDL instead. The record itself carries the exact UIDL.
 // Messages are content-addressed: the same bytes from two accounts, or twice
 // from one, are stored once.
 //
@@ -29,11 +33,13 @@ class Archive {
   int compression_level() const { return compression_level_; }
 
   // Stores the compressed object of the message with this SHA-256 unless the
-  // store already has one (then it is a no-op). Sets *stored_size to the size
-  // of the object in the store.
+  // store already has an intact one (then it only reads that one back to check
+  // it; a damaged or undecodable copy is replaced). Sets *stored_size to the
+  // size of the object in the store.
   Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size);
 
   // Writes (or overwrites) the record of record.account / record.uidl.
+  // InvalidArgument if the account name or sha256 is malformed.
   Status PutRecord(const ArchiveRecord& record);
 
   // Reads the stored object back, decompresses it and compares its SHA-256.
@@ -44,7 +50,9 @@ class Archive {
   // the end: on Corruption the sink has already received bad bytes.
   Status ReadMessage(const std::string& sha256, ByteSink& sink);
 
-  // Calls fn for each record of `account` (all accounts if empty).
+  // Calls fn for each record of `account` (all accounts if empty), in key
+  // order, until fn returns false. A record that does not parse, or that sits
+  // under another record's key, is Corruption naming the key.
   Status ListRecords(const std::string& account,
                      const std::function<bool(const ArchiveRecord&)>& fn);
 

@@ -30,6 +30,7 @@ class MessageWriter : public ByteSink {
   MessageWriter(const MessageWriter&) = delete;
   MessageWriter& operator=(const MessageWriter&) = delete;
 
+  // After an error every later call returns that error.
   Status Append(const char* data, size_t n) override;
 
   // Ends the message (flushes the zstd frames). Call once, after the last
@@ -40,7 +41,8 @@ class MessageWriter : public ByteSink {
   uint64_t size() const;
   const MessageHeaders& headers() const;
   // The complete zstd frame for `level` (one of the constructor's levels).
-  // Owned by this writer; valid until it is destroyed.
+  // Owned by this writer; valid until it is destroyed. For any other level,
+  // or before Finish returned OK, a source whose reads fail (InvalidArgument).
   ByteSource& compressed(int level);
 
  private:

@@ -4,8 +4,10 @@
 // archive is readable without the ledger).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "popvault/status.h"
 
@@ -26,17 +28,31 @@ struct ArchiveRecord {
   std::string subject;
 };
 
+// Always valid JSON: string fields are passed through ToValidUtf8 first.
 std::string RecordToJson(const ArchiveRecord& record);
 
-// InvalidArgument (naming the field) when `json` is not a valid record.
+// InvalidArgument (naming the field) when `json` is not a valid record: every
+// field of the schema must be present with its type and format, and no other.
 Status RecordFromJson(const std::string& json, ArchiveRecord* record);
 
-// UIDLs are arbitrary bytes; JSON and storage keys need text. Bytes outside
-// 0x21..0x7E, and '%' itself, become %XX (uppercase hex). Reversible.
+// [A-Za-z0-9._-]+, the form config account names take.
+bool IsValidAccountName(std::string_view name);
+// 64 lowercase hex digits.
+bool IsValidSha256Hex(std::string_view sha256);
+
+// UIDLs are arbitrary bytes; the record's JSON needs text. Bytes outside
+// 0x21..0x7E, and '%' itself, become %XX (uppercase hex). Reversible;
+// DecodeUidl accepts only that form (InvalidArgument otherwise).
 std::string EncodeUidl(const std::string& uidl);
 Status DecodeUidl(const std::string& encoded, std::string* uidl);
 
-// "2026-11-27T10:42:01Z"
+// "2026-11-27T10:42:01Z" (proleptic Gregorian; years 0000..9999 round-trip).
 std::string FormatTimestamp(int64_t unix_seconds);
+// Parses exactly the FormatTimestamp form. InvalidArgument otherwise.
+Status ParseTimestamp(const std::string& text, int64_t* unix_seconds);
+
+// `text` with every invalid UTF-8 sequence (maximal subpart) replaced by
+// U+FFFD, then cut at a character boundary to at most `max_octets`.
+std::string ToValidUtf8(std::string_view text, size_t max_octets = SIZE_MAX);
 
 }  // namespace popvault

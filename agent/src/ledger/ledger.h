@@ -47,19 +47,23 @@ class Ledger {
   static Status Open(const std::string& dir, std::unique_ptr<Ledger>* ledger);
   ~Ledger();
 
-  // NotFound if the ledger has no entry for (account, uidl).
+  // NotFound if the ledger has no entry for (account, uidl); Corruption
+  // (naming account and encoded UIDL) if its stored value does not decode.
   Status Get(const std::string& account, const std::string& uidl, LedgerEntry* entry);
 
   // Writes all entries atomically (all or none survive a crash). With
   // sync=true they are durable on return; otherwise they become durable at
-  // the next Sync() or synced Write.
+  // the next Sync() or synced Write. InvalidArgument, writing nothing, if an
+  // entry has a bad account name, is kStored without a record (sha256 set),
+  // or has a record that would not read back.
   Status Write(const std::vector<LedgerEntry>& entries, bool sync);
 
   // Makes every earlier Write durable.
   Status Sync();
 
   // Calls fn for each entry of `account` (every account if empty), ordered by
-  // account then UIDL bytes, until fn returns false.
+  // account then UIDL bytes, until fn returns false. Stops at the first entry
+  // that does not decode, with Corruption naming it.
   Status ForEach(const std::string& account, const std::function<bool(const LedgerEntry&)>& fn);
 
  private:

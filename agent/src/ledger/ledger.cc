@@ -1,0 +1,231 @@
+#include "ledger/ledger.h"
+
+#include <Poco/Exception.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <sstream>
+
+#include "archive/record_json.h"
+
+namespace popvault {
+namespace {
+
+// Keys are account + '\0' + exact UIDL bytes. Account names never contain
+// '\0', so the first '\0' splits a key, and the prefix "a\0" cannot match the
+// entries of account "ab".
+std::string EntryKey(const std::string& account, const std::string& uidl) {
+  std::string key;
+  key.reserve(account.size() + 1 + uidl.size());
+  key.append(account).push_back('\0');
+  key.append(uidl);
+  return key;
+}
+
+std::string Describe(const std::string& account, const std::string& uidl) {
+  return "ledger entry of account " + account + " UIDL " + EncodeUidl(uidl);
+}
+
+Status FromRocks(const rocksdb::Status& s, const std::string& context) {
+  if (s.ok()) return Status::OK();
+  const std::string message = context + ": " + s.ToString();
+  if (s.IsNotFound()) return Status::NotFound(message);
+  if (s.IsCorruption()) return Status::Corruption(message);
+  if (s.IsInvalidArgument()) return Status::InvalidArgument(message);
+  if (s.IsNotSupported()) return Status::NotSupported(message);
+  return Status::IOError(message);
+}
+
+bool ParseState(const std::string& name, MessageState* state) {
+  for (MessageState s : {MessageState::kSeen, MessageState::kStored, MessageState::kDeleted}) {
+    if (name == MessageStateName(s)) {
+      *state = s;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsKnownState(MessageState state) {
+  return state == MessageState::kSeen || state == MessageState::kStored ||
+         state == MessageState::kDeleted;
+}
+
+// The record is written only once it exists (sha256 set, from kStored on);
+// before that the key alone says whose entry it is.
+bool HasRecord(const LedgerEntry& e) { return !e.record.sha256.empty(); }
+
+Status CheckEntry(const LedgerEntry& e) {
+  const std::string what = Describe(e.record.account, e.record.uidl);
+  if (!IsValidAccountName(e.record.account)) return Status::InvalidArgument(what + ": bad account");
+  if (!IsKnownState(e.state)) return Status::InvalidArgument(what + ": bad state");
+  if (e.state == MessageState::kStored && !HasRecord(e)) {
+    return Status::InvalidArgument(what + ": kStored without an archive record");
+  }
+  for (const std::string& store : e.stores) {
+    if (ToValidUtf8(store) != store) return Status::InvalidArgument(what + ": bad store name");
+  }
+  if (HasRecord(e)) {
+    // Refuse what could not be read back (e.g. a malformed sha256).
+    ArchiveRecord check;
+    const Status s = RecordFromJsonObject(*RecordToJsonObject(e.record), &check);
+    if (!s.ok()) return Status::InvalidArgument(what + ": " + s.message());
+  }
+  return Status::OK();
+}
+
+std::string EncodeEntry(const LedgerEntry& e) {
+  Poco::JSON::Object value(Poco::JSON_PRESERVE_KEY_ORDER);
+  value.set("state", std::string(MessageStateName(e.state)));
+  value.set("first_seen", static_cast<Poco::Int64>(e.first_seen));
+  value.set("deleted_at", static_cast<Poco::Int64>(e.deleted_at));
+  Poco::JSON::Array::Ptr stores = new Poco::JSON::Array;
+  for (const std::string& s : e.stores) stores->add(s);
+  value.set("stores", stores);
+  if (HasRecord(e)) value.set("record", RecordToJsonObject(e.record));
+  std::ostringstream out;
+  value.stringify(out);
+  return out.str();
+}
+
+Status GetInt64(const Poco::JSON::Object& o, const char* field, int64_t* out) {
+  const Poco::Dynamic::Var v = o.get(field);
+  if (v.isEmpty() || v.isBoolean() || !v.isInteger()) {
+    return Status::Corruption(std::string("\"") + field + "\" is missing or not an integer");
+  }
+  *out = v.convert<Poco::Int64>();
+  return Status::OK();
+}
+
+Status ParseEntryValue(const std::string& json, LedgerEntry* e) {
+  Poco::JSON::Parser parser;
+  const Poco::Dynamic::Var root = parser.parse(json);
+  if (root.type() != typeid(Poco::JSON::Object::Ptr)) return Status::Corruption("not an object");
+  const auto o = root.extract<Poco::JSON::Object::Ptr>();
+  const Poco::Dynamic::Var state = o->get("state");
+  if (!state.isString() || !ParseState(state.extract<std::string>(), &e->state)) {
+    return Status::Corruption("bad \"state\"");
+  }
+  POPVAULT_RETURN_IF_ERROR(GetInt64(*o, "first_seen", &e->first_seen));
+  POPVAULT_RETURN_IF_ERROR(GetInt64(*o, "deleted_at", &e->deleted_at));
+  const Poco::JSON::Array::Ptr stores = o->getArray("stores");
+  if (!stores) return Status::Corruption("\"stores\" is missing or not an array");
+  for (size_t i = 0; i < stores->size(); ++i) {
+    const Poco::Dynamic::Var s = stores->get(static_cast<unsigned>(i));
+    if (!s.isString()) return Status::Corruption("\"stores\" holds a non-string");
+    e->stores.push_back(s.extract<std::string>());
+  }
+  if (o->has("record")) {
+    const Poco::JSON::Object::Ptr record = o->getObject("record");
+    if (!record) return Status::Corruption("\"record\" is not an object");
+    const Status s = RecordFromJsonObject(*record, &e->record);
+    if (!s.ok()) return Status::Corruption(s.message());
+  }
+  return Status::OK();
+}
+
+// Decodes the value stored under (account, uidl); Corruption names the entry.
+Status DecodeEntry(const std::string& account, const std::string& uidl, const std::string& json,
+                   LedgerEntry* entry) {
+  LedgerEntry e;
+  Status s;
+  try {
+    s = ParseEntryValue(json, &e);
+  } catch (const Poco::Exception& ex) {
+    s = Status::Corruption(ex.displayText());
+  }
+  if (s.ok() && HasRecord(e) && (e.record.account != account || e.record.uidl != uidl)) {
+    s = Status::Corruption("holds the record of another message");
+  }
+  if (!s.ok()) return Status::Corruption(Describe(account, uidl) + ": " + s.message());
+  e.record.account = account;
+  e.record.uidl = uidl;
+  *entry = std::move(e);
+  return Status::OK();
+}
+
+}  // namespace
+
+const char* MessageStateName(MessageState state) {
+  switch (state) {
+    case MessageState::kSeen:
+      return "seen";
+    case MessageState::kStored:
+      return "stored";
+    case MessageState::kDeleted:
+      return "deleted";
+  }
+  return "unknown";
+}
+
+Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.paranoid_checks = true;
+  options.keep_log_file_num = 10;  // RocksDB's own info logs, not the WAL
+  rocksdb::DB* db = nullptr;
+  POPVAULT_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(options, dir, &db), "opening ledger " + dir));
+  ledger->reset(new Ledger(std::unique_ptr<rocksdb::DB>(db)));
+  return Status::OK();
+}
+
+Ledger::Ledger(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+
+Ledger::~Ledger() = default;
+
+Status Ledger::Get(const std::string& account, const std::string& uidl, LedgerEntry* entry) {
+  if (!IsValidAccountName(account)) {
+    return Status::InvalidArgument("ledger: bad account name \"" + account + "\"");
+  }
+  std::string value;
+  const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EntryKey(account, uidl), &value);
+  if (s.IsNotFound()) return Status::NotFound("no " + Describe(account, uidl));
+  POPVAULT_RETURN_IF_ERROR(FromRocks(s, "reading " + Describe(account, uidl)));
+  return DecodeEntry(account, uidl, value, entry);
+}
+
+Status Ledger::Write(const std::vector<LedgerEntry>& entries, bool sync) {
+  rocksdb::WriteBatch batch;
+  for (const LedgerEntry& e : entries) {
+    POPVAULT_RETURN_IF_ERROR(CheckEntry(e));
+    const std::string key = EntryKey(e.record.account, e.record.uidl);
+    POPVAULT_RETURN_IF_ERROR(FromRocks(batch.Put(key, EncodeEntry(e)), "ledger write batch"));
+  }
+  rocksdb::WriteOptions options;
+  options.sync = sync;
+  return FromRocks(db_->Write(options, &batch), "writing the ledger");
+}
+
+Status Ledger::Sync() { return FromRocks(db_->SyncWAL(), "syncing the ledger"); }
+
+Status Ledger::ForEach(const std::string& account,
+                       const std::function<bool(const LedgerEntry&)>& fn) {
+  if (!account.empty() && !IsValidAccountName(account)) {
+    return Status::InvalidArgument("ledger: bad account name \"" + account + "\"");
+  }
+  const std::string start = account.empty() ? std::string() : EntryKey(account, "");
+  const std::string limit = account + '\x01';  // just past every key of account
+  const rocksdb::Slice limit_slice(limit);
+  rocksdb::ReadOptions options;
+  if (!account.empty()) options.iterate_upper_bound = &limit_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  for (it->Seek(start); it->Valid(); it->Next()) {
+    const std::string key = it->key().ToString();
+    const size_t sep = key.find('\0');
+    if (sep == std::string::npos) {
+      return Status::Corruption("ledger key without separator: " + EncodeUidl(key));
+    }
+    LedgerEntry entry;
+    POPVAULT_RETURN_IF_ERROR(
+        DecodeEntry(key.substr(0, sep), key.substr(sep + 1), it->value().ToString(), &entry));
+    if (!fn(entry)) return Status::OK();
+  }
+  return FromRocks(it->status(), "iterating the ledger");
+}
+
+}  // namespace popvault

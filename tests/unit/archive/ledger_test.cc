@@ -1,0 +1,195 @@
+#include "ledger/ledger.h"
+
+#include <rocksdb/db.h>
+
+#include <catch2/catch.hpp>
+
+#include "test_support.h"
+
+namespace popvault {
+namespace {
+
+using testing::TempDir;
+
+LedgerEntry Seen(const std::string& account, const std::string& uidl, int64_t first_seen = 100) {
+  LedgerEntry e;
+  e.state = MessageState::kSeen;
+  e.first_seen = first_seen;
+  e.record.account = account;
+  e.record.uidl = uidl;
+  return e;
+}
+
+LedgerEntry Stored(const std::string& account, const std::string& uidl) {
+  LedgerEntry e = Seen(account, uidl);
+  e.state = MessageState::kStored;
+  e.record.sha256 = std::string(64, 'e');
+  e.record.size = 42;
+  e.record.stored_size = 21;
+  e.record.archived_at = 1795776121;
+  e.record.subject = "hello";
+  e.stores = {"main", "offsite"};
+  return e;
+}
+
+std::vector<std::string> Keys(Ledger& ledger, const std::string& account) {
+  std::vector<std::string> keys;
+  REQUIRE(ledger
+              .ForEach(account,
+                       [&](const LedgerEntry& e) {
+                         keys.push_back(e.record.account + "|" + e.record.uidl);
+                         return true;
+                       })
+              .ok());
+  return keys;
+}
+
+TEST_CASE("MessageStateName") {
+  CHECK(std::string(MessageStateName(MessageState::kSeen)) == "seen");
+  CHECK(std::string(MessageStateName(MessageState::kStored)) == "stored");
+  CHECK(std::string(MessageStateName(MessageState::kDeleted)) == "deleted");
+}
+
+TEST_CASE("Ledger state transitions persist across reopen") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  const std::string uidl("uid\0\xff 1", 7);
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    LedgerEntry e;
+    CHECK(ledger->Get("acct", uidl, &e).code() == Status::Code::kNotFound);
+    REQUIRE(ledger->Write({Seen("acct", uidl, 1000)}, false).ok());
+    REQUIRE(ledger->Sync().ok());
+  }
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    LedgerEntry e;
+    REQUIRE(ledger->Get("acct", uidl, &e).ok());
+    CHECK(e.state == MessageState::kSeen);
+    CHECK(e.first_seen == 1000);
+    CHECK(e.record.account == "acct");
+    CHECK(e.record.uidl == uidl);
+    CHECK(e.record.sha256.empty());
+    CHECK(e.stores.empty());
+    LedgerEntry stored = Stored("acct", uidl);
+    stored.first_seen = 1000;
+    REQUIRE(ledger->Write({stored}, true).ok());
+  }
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    LedgerEntry e;
+    REQUIRE(ledger->Get("acct", uidl, &e).ok());
+    CHECK(e.state == MessageState::kStored);
+    CHECK(e.record.sha256 == std::string(64, 'e'));
+    CHECK(e.record.size == 42);
+    CHECK(e.record.subject == "hello");
+    CHECK(e.record.uidl == uidl);
+    CHECK(e.stores == std::vector<std::string>{"main", "offsite"});
+    e.state = MessageState::kDeleted;
+    e.deleted_at = 2000;
+    REQUIRE(ledger->Write({e}, true).ok());
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  LedgerEntry e;
+  REQUIRE(ledger->Get("acct", uidl, &e).ok());
+  CHECK(e.state == MessageState::kDeleted);
+  CHECK(e.deleted_at == 2000);
+  CHECK(e.first_seen == 1000);
+  CHECK(e.record.sha256 == std::string(64, 'e'));
+}
+
+TEST_CASE("Ledger::Write is all or nothing") {
+  TempDir dir;
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(dir.Sub("ledger"), &ledger).ok());
+  LedgerEntry no_record = Stored("a", "2");
+  no_record.record.sha256.clear();
+  LedgerEntry bad_hash = Stored("a", "3");
+  bad_hash.record.sha256 = "xyz";
+  LedgerEntry bad_account = Seen("a", "4");
+  bad_account.record.account = std::string("a\0b", 3);
+  for (const LedgerEntry& bad : {no_record, bad_hash, bad_account, Seen("", "5")}) {
+    CHECK(ledger->Write({Seen("a", "1"), bad, Stored("a", "6")}, true).code() ==
+          Status::Code::kInvalidArgument);
+    CHECK(Keys(*ledger, "").empty());
+  }
+  REQUIRE(ledger->Write({Seen("a", "1"), Stored("a", "6"), Seen("b", "1")}, true).ok());
+  CHECK(Keys(*ledger, "") == std::vector<std::string>{"a|1", "a|6", "b|1"});
+}
+
+TEST_CASE("Ledger::ForEach orders by account then UIDL bytes and filters by account") {
+  TempDir dir;
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(dir.Sub("ledger"), &ledger).ok());
+  const std::string nul(1, '\0');
+  // Written out of order, with UIDLs that hold NUL and high bytes.
+  REQUIRE(ledger
+              ->Write({Seen("ab", "1"), Seen("a", "\xff"), Seen("a", "x" + nul + "y"),
+                       Seen("a", "x"), Seen("a", nul), Seen("a", ""), Seen("a.b", "1"),
+                       Seen("b", "0"), Stored("a", "x" + nul)},
+                      false)
+              .ok());
+  CHECK(Keys(*ledger, "a") == std::vector<std::string>{"a|", "a|" + nul, "a|x", "a|x" + nul,
+                                                       "a|x" + nul + "y", "a|\xff"});
+  CHECK(Keys(*ledger, "ab") == std::vector<std::string>{"ab|1"});
+  CHECK(Keys(*ledger, "a.b") == std::vector<std::string>{"a.b|1"});
+  CHECK(Keys(*ledger, "c").empty());
+  CHECK(Keys(*ledger, "") == std::vector<std::string>{"a|", "a|" + nul, "a|x", "a|x" + nul,
+                                                      "a|x" + nul + "y", "a|\xff", "a.b|1", "ab|1",
+                                                      "b|0"});
+
+  LedgerEntry e;
+  REQUIRE(ledger->Get("a", "x" + nul, &e).ok());
+  CHECK(e.state == MessageState::kStored);
+  REQUIRE(ledger->Get("a", "x", &e).ok());
+  CHECK(e.state == MessageState::kSeen);
+  CHECK(ledger->Get("a", "x" + nul + nul, &e).code() == Status::Code::kNotFound);
+
+  int calls = 0;
+  REQUIRE(ledger->ForEach("", [&](const LedgerEntry&) { return ++calls < 3; }).ok());
+  CHECK(calls == 3);
+  CHECK(ledger->ForEach("a/b", [](const LedgerEntry&) { return true; }).code() ==
+        Status::Code::kInvalidArgument);
+}
+
+TEST_CASE("Ledger reports a damaged entry as Corruption naming it") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    REQUIRE(ledger->Write({Stored("acct", "good")}, true).ok());
+  }
+  const std::string uidl = "bad uidl\x01";
+  SECTION("not JSON") {
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0", 5) + uidl, "{oops").ok());
+    delete db;
+  }
+  SECTION("record of another message") {
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    std::string value;
+    REQUIRE(db->Get(rocksdb::ReadOptions(), std::string("acct\0good", 9), &value).ok());
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0", 5) + uidl, value).ok());
+    delete db;
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  LedgerEntry e;
+  const Status get = ledger->Get("acct", uidl, &e);
+  CHECK(get.code() == Status::Code::kCorruption);
+  CHECK_THAT(get.message(), Catch::Contains("acct") && Catch::Contains(EncodeUidl(uidl)));
+  const Status each = ledger->ForEach("acct", [](const LedgerEntry&) { return true; });
+  CHECK(each.code() == Status::Code::kCorruption);
+  CHECK_THAT(each.message(), Catch::Contains(EncodeUidl(uidl)));
+  REQUIRE(ledger->Get("acct", "good", &e).ok());
+}
+
+}  // namespace
+}  // namespace popvault
