@@ -1,0 +1,114 @@
+// End to end against the private Dovecot: every message archived byte-exact,
+// nothing fetched twice, and deletion only of verified copies.
+#include <catch2/catch.hpp>
+#include <iostream>
+#include <map>
+
+#include "harness.h"
+
+namespace popvault::testing {
+namespace {
+
+std::map<std::string, std::string> ByUidl(const std::vector<ServerMessage>& messages) {
+  std::map<std::string, std::string> sha_by_uidl;
+  for (const ServerMessage& m : messages) {
+    INFO("uidl " << m.uidl_hex << " appears twice");
+    CHECK(sha_by_uidl.emplace(m.uidl_hex, m.sha256).second);
+  }
+  return sha_by_uidl;
+}
+
+// Archives `user`'s mailbox and checks the archive against an independent
+// read of the server: same UIDLs, same SHA-256, and `cat` gives back exactly
+// the bytes RETR served. A second sync must fetch nothing.
+void CheckArchivesByteExact(const std::string& user, const std::string& tls) {
+  std::vector<ServerMessage> server = DumpMailbox(user);
+  REQUIRE_FALSE(server.empty());
+  Workspace ws({.user = user, .tls = tls});
+
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  REQUIRE(sync.exit_code == 0);
+  CHECK_THAT(sync.out, Catch::Matchers::Contains(std::to_string(server.size()) + " fetched"));
+
+  std::vector<ServerMessage> archived = ws.Archived();
+  CHECK(ByUidl(archived) == ByUidl(server));
+  for (const ServerMessage& m : archived) {
+    Outcome cat = ws.Popvault("cat", {m.sha256});
+    INFO("cat " << m.sha256 << ": " << cat.err);
+    REQUIRE(cat.exit_code == 0);
+    CHECK(cat.out.size() == m.size);
+    CHECK(Sha256Hex(cat.out) == m.sha256);
+  }
+
+  Outcome again = ws.Popvault("sync");
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK_THAT(again.out, Catch::Matchers::Contains(" 0 fetched"));
+  CHECK(DumpMailbox(user).size() == server.size());  // retention = keep
+}
+
+TEST_CASE("the corpus mailbox is archived byte-exact over implicit TLS") {
+  if (FixtureEnv::Get()["CORPUS_PRESENT"] != "1") {
+    // CTest reports this test as skipped (SKIP_REGULAR_EXPRESSION), never passed.
+    std::cout << "SKIPPED: the shared corpus is not beside this clone\n";
+    return;
+  }
+  REQUIRE(std::stoi(FixtureEnv::Get()["CORPUS_MESSAGES"]) >= 1000);
+  CheckArchivesByteExact("corpus", "implicit");
+}
+
+TEST_CASE("the generated quirky mailbox is archived byte-exact over STLS") {
+  CheckArchivesByteExact("generated", "starttls");
+}
+
+TEST_CASE("delete_after_archive empties the server of verified messages only") {
+  FillMailbox("spare1", 40, 11);
+  std::vector<ServerMessage> before = DumpMailbox("spare1");
+  REQUIRE(before.size() >= 40);
+
+  Workspace ws({.user = "spare1", .retention = "delete_after_archive"});
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  REQUIRE(sync.exit_code == 0);
+  CHECK_THAT(sync.out,
+             Catch::Matchers::Contains(std::to_string(before.size()) + " deleted from server"));
+  CHECK(DumpMailbox("spare1").empty());
+  CHECK(ByUidl(ws.Archived()) == ByUidl(before));
+}
+
+TEST_CASE("a stored copy that fails read-back is not deleted and is fetched again") {
+  FillMailbox("spare2", 12, 12);
+  std::vector<ServerMessage> before = DumpMailbox("spare2");
+  Workspace::Account account{.user = "spare2"};
+  Workspace ws(account);
+  REQUIRE(ws.Popvault("sync").exit_code == 0);
+
+  // Damage one stored object behind popvault's back.
+  const ServerMessage victim = before[3];
+  Outcome corrupt = Run({POPVAULT_CORRUPT_TOOL, ws.dir() + "/archive", victim.sha256});
+  INFO(corrupt.err);
+  REQUIRE(corrupt.exit_code == 0);
+
+  account.retention = "delete_after_archive";
+  ws.Rewrite(account);
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  CHECK(sync.exit_code == 1);
+  CHECK_THAT(sync.err, Catch::Matchers::Contains("failed read-back verification"));
+  std::vector<ServerMessage> left = DumpMailbox("spare2");
+  REQUIRE(left.size() == 1);
+  CHECK(left[0].sha256 == victim.sha256);
+
+  // The next pass fetches it again, verifies the fresh copy and deletes it.
+  Outcome repair = ws.Popvault("sync");
+  INFO(repair.out << repair.err);
+  CHECK(repair.exit_code == 0);
+  CHECK_THAT(repair.out, Catch::Matchers::Contains("1 fetched"));
+  CHECK(DumpMailbox("spare2").empty());
+  Outcome cat = ws.Popvault("cat", {victim.sha256});
+  CHECK(Sha256Hex(cat.out) == victim.sha256);
+}
+
+}  // namespace
+}  // namespace popvault::testing

@@ -1,0 +1,82 @@
+// Test harness for integration tests: the private Dovecot that the CTest
+// fixture "dovecot" starts (tests/fixtures/dovecot.sh), the popvault binary
+// run as a child process, and an independent reference POP3 reader.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace popvault::testing {
+
+// KEY=value pairs from the fixture's env file (see tests/fixtures/README.md).
+class FixtureEnv {
+ public:
+  static const FixtureEnv& Get();
+  // The value of `key`; fails the test if the fixture did not write it.
+  std::string operator[](const std::string& key) const;
+
+ private:
+  std::map<std::string, std::string> vars_;
+};
+
+struct Outcome {
+  int exit_code = -1;  // -1 if killed by a signal
+  int signal = 0;      // the signal that killed it, 0 if it exited
+  std::string out;
+  std::string err;
+};
+
+// Runs argv[0] with arguments, environment additions ("K=V"), capturing
+// stdout and stderr. Bounded by a 10-minute watchdog.
+Outcome Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// One message as the reference reader saw it on the server.
+struct ServerMessage {
+  std::string uidl_hex;
+  std::string sha256;
+  uint64_t size = 0;
+};
+
+// Reads the whole mailbox of fixture user `user` (e.g. "spare1") with
+// tests/tools/pop3_dump.py, which shares no code with popvault.
+std::vector<ServerMessage> DumpMailbox(const std::string& user);
+
+// Adds `count` generated quirky messages to a fixture user's Maildir.
+void FillMailbox(const std::string& user, int count, int seed);
+
+std::string Sha256Hex(const std::string& bytes);
+std::string HexOf(const std::string& bytes);
+
+// A throwaway directory with a popvault config for one fixture user.
+class Workspace {
+ public:
+  struct Account {
+    std::string user;  // fixture user name
+    std::string tls = "implicit";
+    std::string host;     // default: POP3_HOST
+    std::string ca_file;  // default: CA_FILE
+    std::string retention = "keep";
+    std::string extra;  // more "key = value" lines for the account
+  };
+
+  explicit Workspace(const Account& account);
+  ~Workspace();
+
+  const std::string& dir() const { return dir_; }
+  const std::string& config() const { return config_; }
+  void Rewrite(const Account& account);
+
+  // Runs `popvault <command> --config <config> <args...>`.
+  Outcome Popvault(const std::string& command, const std::vector<std::string>& args = {},
+                   const std::vector<std::string>& env = {}) const;
+
+  // `popvault list --json` as (uidl-hex, sha256) per archived message.
+  std::vector<ServerMessage> Archived() const;
+
+ private:
+  std::string dir_;
+  std::string config_;
+};
+
+}  // namespace popvault::testing

@@ -1,0 +1,65 @@
+// Connection security against the private Dovecot: a wrong CA, a wrong host
+// name and a password without TLS each fail clearly, before any login.
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "harness.h"
+
+namespace popvault::testing {
+namespace {
+
+// Dovecot logs "Login: user=<NAME>" (or "auth failed ... user=<NAME>") for any
+// login attempt that reached it.
+bool DovecotSawLoginAttempt(const std::string& user) {
+  std::ifstream in(FixtureEnv::Get()["DOVECOT_LOG"]);
+  std::stringstream log;
+  log << in.rdbuf();
+  return log.str().find("user=<" + user + ">") != std::string::npos;
+}
+
+// Runs a sync for `account` that must fail with `expected` in its error and
+// without Dovecot ever seeing a login for the account's user.
+void CheckRefusedBeforeLogin(const Workspace::Account& account, const std::string& expected) {
+  Workspace ws(account);
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  CHECK(sync.exit_code == 1);
+  CHECK_THAT(sync.err, Catch::Matchers::Contains("account '" + account.user + "'"));
+  CHECK_THAT(sync.err, Catch::Matchers::Contains(expected, Catch::CaseSensitive::No));
+  CHECK_FALSE(DovecotSawLoginAttempt(account.user));
+}
+
+// spare3 is used by refusal tests only, so any login attempt in the log is a failure.
+TEST_CASE("a server certificate from the wrong CA is refused before login") {
+  CheckRefusedBeforeLogin({.user = "spare3", .ca_file = FixtureEnv::Get()["WRONG_CA_FILE"]},
+                          "certificate");
+  CheckRefusedBeforeLogin(
+      {.user = "spare3", .tls = "starttls", .ca_file = FixtureEnv::Get()["WRONG_CA_FILE"]},
+      "certificate");
+}
+
+TEST_CASE("a server certificate for another host name is refused before login") {
+  // The fixture also listens on an address its certificate does not name.
+  CheckRefusedBeforeLogin({.user = "spare3", .host = FixtureEnv::Get()["POP3_WRONG_NAME_HOST"]},
+                          "certificate");
+}
+
+TEST_CASE("a password is never sent without TLS unless the account allows it") {
+  CheckRefusedBeforeLogin({.user = "spare3", .tls = "none"}, "allow_plaintext_auth");
+}
+
+TEST_CASE("the same settings with the right CA and name log in (control for the tests above)") {
+  Workspace ws({.user = "spare4", .tls = "starttls", .host = "localhost"});
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  CHECK(sync.exit_code == 0);
+  CHECK(DovecotSawLoginAttempt("spare4"));
+  Workspace plain({.user = "spare4", .tls = "none", .extra = "allow_plaintext_auth = true\n"});
+  Outcome plain_sync = plain.Popvault("sync");
+  INFO(plain_sync.out << plain_sync.err);
+  CHECK(plain_sync.exit_code == 0);
+}
+
+}  // namespace
+}  // namespace popvault::testing
