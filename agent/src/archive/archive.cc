@@ -168,6 +168,18 @@ std::string Archive::MessageKey(const std::string& sha256) {
   return "messages/" + sha256.substr(0, 2) + "/" + sha256 + ".zst";
 }
 
+Status Archive::FindMessages(const std::string& prefix,
+                             const std::function<bool(const std::string& sha256)>& fn) {
+  if (prefix.size() < 2 || prefix.size() > 64 ||
+      prefix.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("'" + prefix + "' is not a SHA-256 prefix");
+  }
+  const std::string dir = "messages/" + prefix.substr(0, 2) + "/";
+  return storage_->List(dir + prefix, [&](const std::string& key) {
+    return fn(key.substr(dir.size(), key.size() - dir.size() - 4));  // strip ".zst"
+  });
+}
+
 std::string Archive::RecordKey(const std::string& account, const std::string& uidl) {
   return "records/" + account + "/" + KeySafeUidl(uidl) + ".json";
 }

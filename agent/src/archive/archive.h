@@ -56,6 +56,11 @@ class Archive {
   Status ListRecords(const std::string& account,
                      const std::function<bool(const ArchiveRecord&)>& fn);
 
+  // Calls fn(sha256) for every stored message whose SHA-256 (lowercase hex)
+  // starts with `prefix`, which must be at least 2 hex digits.
+  Status FindMessages(const std::string& prefix,
+                      const std::function<bool(const std::string& sha256)>& fn);
+
   Status Sync() { return storage_->Sync(); }
 
   static std::string MessageKey(const std::string& sha256);

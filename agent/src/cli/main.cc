@@ -34,6 +34,9 @@ constexpr const char* kUsage =
     "  list [--account NAME] [--json]  one row per archived message\n"
     "  cat ID                          write an archived message (sha256 or a unique\n"
     "                                  prefix of at least 8 hex digits) to stdout\n"
+    "  export --output DIR [--account NAME]\n"
+    "                                  write every archived message of every (or one)\n"
+    "                                  account to DIR/ACCOUNT/SHA256.eml, verified\n"
     "  check-config                    validate the config file\n";
 
 struct Args {
@@ -41,6 +44,7 @@ struct Args {
   std::string config_path;
   std::string account;
   std::string id;
+  std::string output;
   bool json = false;
 };
 
@@ -58,6 +62,8 @@ Status ParseArgs(int argc, char** argv, Args* args) {
       POPVAULT_RETURN_IF_ERROR(value(&args->config_path));
     } else if (a == "--account") {
       POPVAULT_RETURN_IF_ERROR(value(&args->account));
+    } else if (a == "--output") {
+      POPVAULT_RETURN_IF_ERROR(value(&args->output));
     } else if (a == "--json") {
       args->json = true;
     } else if (args->command == "cat" && args->id.empty() && a[0] != '-') {
@@ -68,6 +74,9 @@ Status ParseArgs(int argc, char** argv, Args* args) {
   }
   if (args->config_path.empty()) return Status::InvalidArgument("--config FILE is required");
   if (args->command == "cat" && args->id.empty()) return Status::InvalidArgument("cat needs an ID");
+  if (args->command == "export" && args->output.empty()) {
+    return Status::InvalidArgument("export needs --output DIR");
+  }
   return Status::OK();
 }
 
@@ -90,11 +99,16 @@ class Context {
     std::error_code ec;
     std::filesystem::create_directories(SpoolDir(), ec);
     if (ec) return Status::IOError("cannot create " + SpoolDir() + ": " + ec.message());
-    return Ledger::Open(config_.state_dir + "/ledger", &ledger_);
+    return Status::OK();
   }
 
   const Config& config() const { return config_; }
-  Ledger& ledger() { return *ledger_; }
+
+  Status GetLedger(Ledger** ledger) {
+    if (!ledger_) POPVAULT_RETURN_IF_ERROR(Ledger::Open(config_.state_dir + "/ledger", &ledger_));
+    *ledger = ledger_.get();
+    return Status::OK();
+  }
   std::string SpoolDir() const { return config_.state_dir + "/spool"; }
 
   Status GetArchive(const std::string& store_name, Archive** archive) {
@@ -147,6 +161,12 @@ int Sync(Context& ctx, const Args& args) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 2;
   }
+  Ledger* ledger = nullptr;
+  s = ctx.GetLedger(&ledger);
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
   SyncOptions options;
   options.spool_dir = ctx.SpoolDir();
   int failures = 0;
@@ -159,7 +179,7 @@ int Sync(Context& ctx, const Args& args) {
       archives.push_back(archive);
     }
     SyncReport report;
-    if (s.ok()) s = SyncAccount(*account, ctx.ledger(), archives, options, &report);
+    if (s.ok()) s = SyncAccount(*account, *ledger, archives, options, &report);
     std::cout << account->name << ": " << report.listed << " on server, " << report.fetched
               << " fetched (" << HumanBytes(report.fetched_bytes) << "), " << report.deleted
               << " deleted from server\n";
@@ -176,8 +196,10 @@ Status CollectArchived(Context& ctx, const std::string& account,
                        std::vector<LedgerEntry>* entries) {
   std::vector<const AccountConfig*> accounts;
   POPVAULT_RETURN_IF_ERROR(ctx.SelectAccounts(account, &accounts));
+  Ledger* ledger = nullptr;
+  POPVAULT_RETURN_IF_ERROR(ctx.GetLedger(&ledger));
   for (const AccountConfig* a : accounts) {
-    POPVAULT_RETURN_IF_ERROR(ctx.ledger().ForEach(a->name, [&](const LedgerEntry& e) {
+    POPVAULT_RETURN_IF_ERROR(ledger->ForEach(a->name, [&](const LedgerEntry& e) {
       if (e.state != MessageState::kSeen) entries->push_back(e);
       return true;
     }));
@@ -237,34 +259,36 @@ class StdoutSink : public ByteSink {
   }
 };
 
-// Resolves an ID (a sha256 prefix) to the one archived message it names.
-Status FindMessage(Context& ctx, const std::string& id, LedgerEntry* found) {
+// Resolves an ID (a sha256 prefix) to the one message it names, and a store
+// that holds it. Looks in the stores themselves: the archive is the truth.
+Status FindMessage(Context& ctx, const std::string& id, std::string* sha256, Archive** archive) {
   if (id.size() < 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return Status::InvalidArgument("ID must be at least 8 lowercase hex digits, got '" + id + "'");
   }
-  std::vector<LedgerEntry> entries;
-  POPVAULT_RETURN_IF_ERROR(CollectArchived(ctx, "", &entries));
   std::set<std::string> matches;
-  for (const LedgerEntry& e : entries) {
-    if (e.record.sha256.compare(0, id.size(), id) != 0) continue;
-    if (matches.insert(e.record.sha256).second) *found = e;
+  for (const StoreConfig& store : ctx.config().stores) {
+    Archive* candidate = nullptr;
+    POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(store.name, &candidate));
+    POPVAULT_RETURN_IF_ERROR(candidate->FindMessages(id, [&](const std::string& sha) {
+      if (matches.insert(sha).second && matches.size() == 1) *archive = candidate;
+      return true;
+    }));
   }
   if (matches.empty()) return Status::NotFound("no archived message with ID " + id);
   if (matches.size() > 1) {
     return Status::InvalidArgument("ID " + id + " is ambiguous; give more digits");
   }
+  *sha256 = *matches.begin();
   return Status::OK();
 }
 
 int Cat(Context& ctx, const Args& args) {
-  LedgerEntry entry;
-  Status s = FindMessage(ctx, args.id, &entry);
+  std::string sha256;
   Archive* archive = nullptr;
-  if (s.ok() && entry.stores.empty()) s = Status::NotFound("message " + args.id + " has no store");
-  if (s.ok()) s = ctx.GetArchive(entry.stores.front(), &archive);
+  Status s = FindMessage(ctx, args.id, &sha256, &archive);
   if (s.ok()) {
     StdoutSink out;
-    s = archive->ReadMessage(entry.record.sha256, out);
+    s = archive->ReadMessage(sha256, out);
   }
   if (std::fflush(stdout) != 0 && s.ok()) s = Status::IOError("cannot write to stdout");
   if (!s.ok()) {
@@ -272,6 +296,88 @@ int Cat(Context& ctx, const Args& args) {
     return 1;
   }
   return 0;
+}
+
+// Writes a file atomically: a temporary name, then rename, so an interrupted
+// export never leaves a partial .eml behind.
+class FileSink : public ByteSink {
+ public:
+  explicit FileSink(const std::string& path) : path_(path), tmp_(path + ".tmp") {
+    file_ = std::fopen(tmp_.c_str(), "wb");
+  }
+  ~FileSink() override {
+    if (file_ != nullptr) std::fclose(file_);
+    std::remove(tmp_.c_str());
+  }
+  Status Append(const char* data, size_t n) override {
+    if (file_ == nullptr || std::fwrite(data, 1, n, file_) != n) {
+      return Status::IOError("cannot write " + tmp_);
+    }
+    return Status::OK();
+  }
+  Status Commit() {
+    bool ok = file_ != nullptr && std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      return Status::IOError("cannot write " + path_);
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+};
+
+// Exports one message from the first of `archives` that has an intact copy.
+Status ExportMessage(const std::vector<Archive*>& archives, const std::string& sha256,
+                     const std::string& path) {
+  Status s = Status::NotFound("message " + sha256 + " is in none of the account's stores");
+  for (Archive* archive : archives) {
+    FileSink file(path);
+    s = archive->ReadMessage(sha256, file);
+    if (s.ok()) return file.Commit();
+  }
+  return s;
+}
+
+Status ExportAccount(Context& ctx, const AccountConfig& account, const std::string& dir,
+                     uint64_t* exported, uint64_t* failed) {
+  std::vector<Archive*> archives;
+  for (const std::string& name : account.stores) {
+    Archive* archive = nullptr;
+    POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(name, &archive));
+    archives.push_back(archive);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
+  Status list_status = archives.front()->ListRecords(account.name, [&](const ArchiveRecord& r) {
+    std::string path = dir + "/" + r.sha256 + ".eml";
+    if (std::filesystem::exists(path)) return true;  // same content under another UIDL
+    Status s = ExportMessage(archives, r.sha256, path);
+    if (!s.ok()) {
+      std::cerr << "popvault: account '" << account.name << "': " << s.ToString() << "\n";
+      ++*failed;
+    } else if (++*exported % 1000 == 0) {
+      std::cerr << "popvault: exported " << *exported << " messages\n";
+    }
+    return true;
+  });
+  return list_status.WithContext("account '" + account.name + "'");
+}
+
+int Export(Context& ctx, const Args& args) {
+  std::vector<const AccountConfig*> accounts;
+  Status s = ctx.SelectAccounts(args.account, &accounts);
+  uint64_t exported = 0, failed = 0;
+  for (size_t i = 0; s.ok() && i < accounts.size(); ++i) {
+    s = ExportAccount(ctx, *accounts[i], args.output + "/" + accounts[i]->name, &exported, &failed);
+  }
+  std::cout << exported << " message(s) exported to " << args.output << ", " << failed
+            << " failed\n";
+  if (!s.ok()) std::cerr << "popvault: " << s.ToString() << "\n";
+  return s.ok() && failed == 0 ? 0 : 1;
 }
 
 int CheckConfig(const Args& args) {
@@ -298,7 +404,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (args.command == "check-config") return CheckConfig(args);
-  static const std::set<std::string> kCommands = {"sync", "list", "cat"};
+  static const std::set<std::string> kCommands = {"sync", "list", "cat", "export"};
   if (!kCommands.count(args.command)) {
     std::cerr << "popvault: unknown command '" << args.command << "'\n" << kUsage;
     return 2;
@@ -311,6 +417,7 @@ int Main(int argc, char** argv) {
   }
   if (args.command == "sync") return Sync(ctx, args);
   if (args.command == "list") return List(ctx, args);
+  if (args.command == "export") return Export(ctx, args);
   return Cat(ctx, args);
 }
 
