@@ -40,8 +40,11 @@ struct Pop3Options {
   std::string ca_file;
   std::string user;
   std::string password;
-  AuthMethod auth = AuthMethod::kAuto;  // kAuto: APOP if offered, else USER/PASS
-  // Without TLS, credentials are sent only if this is true.
+  // kAuto and kUser: USER/PASS. kApop only when asked for (MD5 is weak); it
+  // needs a timestamp in the greeting, else kNotSupported.
+  AuthMethod auth = AuthMethod::kAuto;
+  // Without TLS, credentials (USER/PASS or APOP) are sent only if this is
+  // true; otherwise Open fails with kSecurity before sending any.
   bool allow_plaintext_auth = false;
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds reply_timeout{120};
@@ -49,7 +52,10 @@ struct Pop3Options {
 
 struct UidlEntry {
   uint32_t msgno = 0;
-  std::string uidl;  // exact bytes after "msgno SP", excluding CRLF
+  // Exact bytes after "msgno" and the run of spaces that follows it, line
+  // ending excluded. Further spaces (inner or trailing) are kept: they are
+  // part of what the server sent. Longer than RFC 1939's 70 octets is fine.
+  std::string uidl;
 };
 
 struct ListEntry {
@@ -60,7 +66,13 @@ struct ListEntry {
 class Pop3Session {
  public:
   // Connects, reads the greeting, CAPA, upgrades to TLS (implicit or STLS,
-  // then CAPA again), authenticates and issues CAPA once more.
+  // then CAPA again), authenticates and issues CAPA once more. A -ERR to CAPA
+  // means an RFC 1939-only server (no capabilities). tls = kStartTls without
+  // STLS in CAPA is kNotSupported: never a silent downgrade. TLS always
+  // verifies the chain (ca_file or system CAs) and the host name; TLS >= 1.2.
+  // On success stores the session in *session; on error leaves it untouched
+  // and the connection is dropped without QUIT. Thread-safe (independent
+  // sessions may be opened concurrently).
   static Status Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session);
 
   virtual ~Pop3Session() = default;
@@ -69,17 +81,26 @@ class Pop3Session {
   // last CAPA, e.g. "UIDL", "PIPELINING", "STLS".
   virtual const std::set<std::string>& capabilities() const = 0;
 
+  // Replace *entries with the server's listing, in the server's order and
+  // with duplicates kept (detecting them is the caller's job). Untouched on
+  // error. Lines longer than 4096 octets or malformed -> kProtocol.
   virtual Status Uidl(std::vector<UidlEntry>* entries) = 0;
   virtual Status List(std::vector<ListEntry>* entries) = 0;
-  // Streams the message, dot-unstuffed and byte-exact, into `sink`.
+  // Streams the message, dot-unstuffed and byte-exact, into `sink` in chunks
+  // of at most 64 KiB; memory use does not depend on message or line length.
+  // On error the sink may have received part of the message. A sink error is
+  // returned (with context) and breaks the session.
   virtual Status Retr(uint32_t msgno, ByteSink& sink) = 0;
   virtual Status Dele(uint32_t msgno) = 0;
   virtual Status Rset() = 0;
-  // Commits the session's DELEs. OK only on "+OK" to QUIT.
+  // Commits the session's DELEs. OK only on "+OK" to QUIT. The connection is
+  // closed afterwards either way; later calls fail with kAborted.
   virtual Status Quit() = 0;
-  // Drops the connection without QUIT: the server deletes nothing.
+  // Drops the connection without QUIT: the server deletes nothing. Allowed
+  // in any state; later calls fail with kAborted.
   virtual void Abort() = 0;
-  // True after any error: only Abort() is allowed then.
+  // True after any error (including -ERR replies): every later call fails
+  // with kAborted, and only Abort() or destruction make sense.
   virtual bool broken() const = 0;
 };
 

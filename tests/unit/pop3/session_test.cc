@@ -1,0 +1,333 @@
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+
+#include "pop3/pop3_session.h"
+#include "pop3/pop3_session_internal.h"
+#include "pop3/protocol.h"
+#include "scripted_transport.h"
+
+using popvault::AuthMethod;
+using popvault::ListEntry;
+using popvault::Pop3Options;
+using popvault::Pop3Session;
+using popvault::Status;
+using popvault::TlsMode;
+using popvault::UidlEntry;
+using Code = popvault::Status::Code;
+using namespace popvault::pop3;
+using namespace popvault::pop3::testing;
+
+namespace {
+
+Pop3Options TestOptions() {
+  Pop3Options options;
+  options.host = "pop.example";
+  options.port = 995;
+  options.tls = TlsMode::kImplicit;
+  options.user = "alice";
+  options.password = "s3cret";
+  return options;
+}
+
+const char kGreeting[] = "+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n";
+const char kCapa[] = "+OK\r\nUSER\r\nUIDL\r\nsasl PLAIN\r\n.\r\n";
+
+// One server reply per chunk, in order.
+struct Fixture {
+  std::shared_ptr<Wire> wire = std::make_shared<Wire>();
+  std::unique_ptr<Pop3Session> session;
+
+  Status Open(const Pop3Options& options, std::deque<std::string> replies) {
+    wire->chunks = std::move(replies);
+    if (options.tls == TlsMode::kImplicit) wire->secure = true;
+    return OpenSession(options, std::make_unique<ScriptedTransport>(wire), &session);
+  }
+
+  // Opens with USER/PASS over implicit TLS and clears the record of writes.
+  void OpenLoggedIn() {
+    REQUIRE(Open(TestOptions(), {kGreeting, kCapa, "+OK\r\n", "+OK\r\n", kCapa}).ok());
+    wire->written.clear();
+  }
+
+  void Reply(std::string bytes) { wire->chunks.push_back(std::move(bytes)); }
+};
+
+}  // namespace
+
+TEST_CASE("session: USER/PASS over implicit TLS", "[session]") {
+  Fixture f;
+  REQUIRE(f.Open(TestOptions(), {kGreeting, kCapa, "+OK\r\n", "+OK logged in\r\n",
+                                 "+OK\r\nUSER\r\nPIPELINING\r\nTOP\r\n.\r\n"})
+              .ok());
+  // kAuto never picks APOP, even when the greeting offers it.
+  CHECK(f.wire->written == "CAPA\r\nUSER alice\r\nPASS s3cret\r\nCAPA\r\n");
+  CHECK(f.session->capabilities() == std::set<std::string>{"USER", "PIPELINING", "TOP"});
+  CHECK_FALSE(f.session->broken());
+}
+
+TEST_CASE("session: CAPA -ERR means an RFC 1939 server", "[session]") {
+  Fixture f;
+  REQUIRE(f.Open(TestOptions(), {kGreeting, "-ERR unknown command\r\n", "+OK\r\n", "+OK\r\n",
+                                 "-ERR unknown command\r\n"})
+              .ok());
+  CHECK(f.session->capabilities().empty());
+}
+
+TEST_CASE("session: APOP sends the RFC 1939 digest only when asked", "[session][apop]") {
+  Fixture f;
+  Pop3Options options = TestOptions();
+  options.auth = AuthMethod::kApop;
+  options.user = "mrose";
+  options.password = "tanstaaf";
+  REQUIRE(f.Open(options, {kGreeting, kCapa, "+OK maildrop has 1 message\r\n", kCapa}).ok());
+  CHECK(f.wire->written == "CAPA\r\nAPOP mrose c4c9334bac560ecc979e58001b3e22fb\r\nCAPA\r\n");
+}
+
+TEST_CASE("session: APOP without a greeting timestamp is kNotSupported", "[session][apop]") {
+  Fixture f;
+  Pop3Options options = TestOptions();
+  options.auth = AuthMethod::kApop;
+  Status s = f.Open(options, {"+OK ready\r\n", kCapa});
+  CHECK(s.code() == Code::kNotSupported);
+  CHECK(f.wire->written == "CAPA\r\n");
+  CHECK(f.wire->closed);
+}
+
+TEST_CASE("session: no credentials in the clear unless allowed", "[session][security]") {
+  Pop3Options options = TestOptions();
+  options.tls = TlsMode::kNone;
+  options.port = 110;
+  for (AuthMethod auth : {AuthMethod::kAuto, AuthMethod::kUser, AuthMethod::kApop}) {
+    Fixture f;
+    options.auth = auth;
+    Status s = f.Open(options, {kGreeting, kCapa, "+OK\r\n", "+OK\r\n", kCapa});
+    CHECK(s.code() == Code::kSecurity);
+    CHECK(s.message().find("pop.example:110") != std::string::npos);
+    CHECK(f.wire->written == "CAPA\r\n");
+    CHECK(f.session == nullptr);
+    CHECK(f.wire->closed);
+  }
+
+  Fixture f;
+  options.auth = AuthMethod::kAuto;
+  options.allow_plaintext_auth = true;
+  REQUIRE(f.Open(options, {kGreeting, kCapa, "+OK\r\n", "+OK\r\n", kCapa}).ok());
+  CHECK(f.wire->written == "CAPA\r\nUSER alice\r\nPASS s3cret\r\nCAPA\r\n");
+}
+
+TEST_CASE("session: STLS upgrade re-issues CAPA and drops pre-TLS bytes", "[session][tls]") {
+  Fixture f;
+  Pop3Options options = TestOptions();
+  options.tls = TlsMode::kStartTls;
+  options.port = 110;
+  // The STLS reply arrives with a fake CAPA reply appended, as a man in the
+  // middle could inject; it must not be read as the post-TLS CAPA reply.
+  REQUIRE(f.Open(options, {kGreeting, "+OK\r\nSTLS\r\nUSER\r\n.\r\n",
+                           "+OK begin TLS\r\n+OK\r\nINJECTED\r\n.\r\n", "+OK\r\nUSER\r\n.\r\n",
+                           "+OK\r\n", "+OK\r\n", "+OK\r\nUSER\r\nUIDL\r\n.\r\n"})
+              .ok());
+  CHECK(f.wire->tls_starts == 1);
+  CHECK(f.wire->written == "CAPA\r\nSTLS\r\n<TLS>CAPA\r\nUSER alice\r\nPASS s3cret\r\nCAPA\r\n");
+  CHECK(f.session->capabilities() == std::set<std::string>{"USER", "UIDL"});
+}
+
+TEST_CASE("session: starttls without STLS in CAPA is a hard error", "[session][tls]") {
+  Pop3Options options = TestOptions();
+  options.tls = TlsMode::kStartTls;
+  options.allow_plaintext_auth = true;  // even then: no silent downgrade
+  for (std::string capa : {std::string(kCapa), std::string("-ERR what?\r\n")}) {
+    Fixture f;
+    Status s = f.Open(options, {kGreeting, capa, "+OK\r\n", "+OK\r\n"});
+    CHECK(s.code() == Code::kNotSupported);
+    CHECK(f.wire->written == "CAPA\r\n");
+    CHECK(f.wire->tls_starts == 0);
+  }
+}
+
+TEST_CASE("session: STLS failures are kTls and send no credentials", "[session][tls]") {
+  Pop3Options options = TestOptions();
+  options.tls = TlsMode::kStartTls;
+  {
+    Fixture f;
+    Status s = f.Open(options, {kGreeting, "+OK\r\nSTLS\r\n.\r\n", "-ERR not now\r\n"});
+    CHECK(s.code() == Code::kTls);
+    CHECK(f.wire->written == "CAPA\r\nSTLS\r\n");
+  }
+  {
+    Fixture f;
+    f.wire->tls_result = Status::Tls("certificate verify failed");
+    Status s = f.Open(options, {kGreeting, "+OK\r\nSTLS\r\n.\r\n", "+OK go\r\n"});
+    CHECK(s.code() == Code::kTls);
+    CHECK(s.message().find("pop.example:995: STLS") != std::string::npos);
+    CHECK(f.wire->written == "CAPA\r\nSTLS\r\n");
+  }
+}
+
+TEST_CASE("session: login errors map response codes; the password never shows",
+          "[session][codes]") {
+  struct Case {
+    std::string reply;
+    Code code;
+  };
+  for (const Case& c : {Case{"-ERR [IN-USE] locked\r\n", Code::kInUse},
+                        Case{"-ERR [LOGIN-DELAY] 900\r\n", Code::kLoginDelay},
+                        Case{"-ERR [SYS/TEMP] busy\r\n", Code::kSysTemp},
+                        Case{"-ERR [SYS/PERM] closed\r\n", Code::kSysPerm},
+                        Case{"-ERR [AUTH] bad\r\n", Code::kAuthFailed},
+                        Case{"-ERR s3cret is wrong\r\n", Code::kAuthFailed}}) {
+    INFO(c.reply);
+    Fixture f;
+    Status s = f.Open(TestOptions(), {kGreeting, kCapa, "+OK\r\n", c.reply});
+    CHECK(s.code() == c.code);
+    CHECK(s.message().rfind("pop.example:995: PASS ****: ", 0) == 0);
+    CHECK(f.wire->written == "CAPA\r\nUSER alice\r\nPASS s3cret\r\n");
+    CHECK(f.wire->written.find("QUIT") == std::string::npos);
+    CHECK(f.wire->closed);
+  }
+}
+
+TEST_CASE("session: a -ERR greeting fails Open", "[session][codes]") {
+  Fixture f;
+  Status s = f.Open(TestOptions(), {"-ERR [SYS/TEMP] overloaded\r\n"});
+  CHECK(s.code() == Code::kSysTemp);
+  CHECK(f.wire->written.empty());
+}
+
+TEST_CASE("session: line breaks in credentials are refused before sending", "[session]") {
+  Fixture f;
+  Pop3Options options = TestOptions();
+  options.user = "alice\r\nDELE 1";
+  Status s = f.Open(options, {kGreeting, kCapa, "+OK\r\n"});
+  CHECK(s.code() == Code::kInvalidArgument);
+  CHECK(f.wire->written == "CAPA\r\n");
+}
+
+TEST_CASE("session: UIDL and LIST are returned as sent, duplicates included", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  const std::string long_uid(200, 'u');
+  f.Reply("+OK\r\n1 a\r\n2  spaced uid \r\n3 " + long_uid + "\r\n4 a\r\n5 ..x\r\n.\r\n");
+  std::vector<UidlEntry> uidls;
+  REQUIRE(f.session->Uidl(&uidls).ok());
+  REQUIRE(uidls.size() == 5);
+  CHECK(uidls[0].uidl == "a");
+  CHECK(uidls[1].uidl == "spaced uid ");
+  CHECK(uidls[2].uidl == long_uid);
+  CHECK(uidls[3].msgno == 4);
+  CHECK(uidls[3].uidl == "a");
+  CHECK(uidls[4].uidl == "..x");
+
+  f.Reply("+OK 2 messages\r\n1 120\r\n2 3000\r\n.\r\n");
+  std::vector<ListEntry> list;
+  REQUIRE(f.session->List(&list).ok());
+  REQUIRE(list.size() == 2);
+  CHECK(list[1].msgno == 2);
+  CHECK(list[1].octets == 3000);
+  CHECK(f.wire->written == "UIDL\r\nLIST\r\n");
+}
+
+TEST_CASE("session: an over-long UIDL line is kProtocol", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\n1 " + std::string(kMaxLineOctets, 'u') + "\r\n.\r\n");
+  std::vector<UidlEntry> uidls{UidlEntry{9, "keep"}};
+  CHECK(f.session->Uidl(&uidls).code() == Code::kProtocol);
+  CHECK(uidls.size() == 1);  // untouched on error
+  CHECK(f.session->broken());
+}
+
+TEST_CASE("session: RETR streams the unstuffed message", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK 20 octets\r\nSubject: x\r\n\r\n..dot\r\n.\r\n");
+  f.Reply("+OK\r\n");
+  StringSink sink;
+  REQUIRE(f.session->Retr(7, sink).ok());
+  CHECK(sink.data() == "Subject: x\r\n\r\n.dot\r\n");
+  REQUIRE(f.session->Dele(7).ok());
+  CHECK(f.wire->written == "RETR 7\r\nDELE 7\r\n");
+}
+
+TEST_CASE("session: EOF in the middle of a reply is kNetwork, not a hang", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\nSubject: x\r\n\r\npartial");
+  StringSink sink;
+  Status s = f.session->Retr(1, sink);
+  CHECK(s.code() == Code::kNetwork);
+  CHECK(s.message().rfind("pop.example:995: RETR 1: ", 0) == 0);
+  CHECK(f.session->broken());
+}
+
+TEST_CASE("session: after an error only Abort works, and QUIT is never sent", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\n");                   // DELE 1
+  f.Reply("-ERR no such message\r\n");  // RETR 2
+  f.Reply("+OK\r\n");                   // would answer anything further
+  REQUIRE(f.session->Dele(1).ok());
+  StringSink sink;
+  Status s = f.session->Retr(2, sink);
+  CHECK(s.code() == Code::kServerError);
+  CHECK(f.session->broken());
+
+  CHECK(f.session->Quit().code() == Code::kAborted);
+  CHECK(f.session->Rset().code() == Code::kAborted);
+  CHECK(f.session->Dele(3).code() == Code::kAborted);
+  std::vector<UidlEntry> uidls;
+  CHECK(f.session->Uidl(&uidls).code() == Code::kAborted);
+  CHECK(f.wire->written == "DELE 1\r\nRETR 2\r\n");
+  CHECK_FALSE(f.wire->closed);
+  f.session->Abort();
+  CHECK(f.wire->closed);
+  CHECK(f.wire->written == "DELE 1\r\nRETR 2\r\n");
+}
+
+TEST_CASE("session: destruction drops the connection without QUIT or RSET", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\n");
+  REQUIRE(f.session->Dele(1).ok());
+  f.session.reset();
+  CHECK(f.wire->closed);
+  CHECK(f.wire->written == "DELE 1\r\n");
+}
+
+TEST_CASE("session: a sink error breaks the session", "[session]") {
+  class FullSink : public popvault::ByteSink {
+   public:
+    Status Append(const char*, size_t) override { return Status::IOError("disk full"); }
+  };
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\nbody\r\n.\r\n");
+  FullSink sink;
+  Status s = f.session->Retr(1, sink);
+  CHECK(s.code() == Code::kIOError);
+  CHECK(f.session->broken());
+}
+
+TEST_CASE("session: RSET and QUIT are sent only when called", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("+OK\r\n");
+  f.Reply("+OK\r\n");
+  f.Reply("+OK bye\r\n");
+  REQUIRE(f.session->Dele(1).ok());
+  REQUIRE(f.session->Rset().ok());
+  REQUIRE(f.session->Quit().ok());
+  CHECK(f.wire->written == "DELE 1\r\nRSET\r\nQUIT\r\n");
+  CHECK(f.wire->closed);
+  CHECK_FALSE(f.session->broken());
+  CHECK(f.session->Dele(2).code() == Code::kAborted);
+}
+
+TEST_CASE("session: QUIT answered with -ERR is an error", "[session][codes]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("-ERR [SYS/TEMP] could not delete\r\n");
+  CHECK(f.session->Quit().code() == Code::kSysTemp);
+  CHECK(f.session->broken());
+  CHECK(f.wire->closed);
+}
