@@ -5,12 +5,10 @@
 #include <ctime>
 #include <memory>
 #include <set>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "archive/message_writer.h"
 #include "common/crash_point.h"
-#include "pop3/pop3_session.h"
 
 namespace popvault {
 namespace {
@@ -46,7 +44,8 @@ class AccountSync {
         log_(Poco::Logger::get("popvault.sync")) {}
 
   Status Run() {
-    POPVAULT_RETURN_IF_ERROR(Pop3Session::Open(account_.pop3, &session_));
+    POPVAULT_RETURN_IF_ERROR(options_.connect ? options_.connect(account_.pop3, &session_)
+                                              : Pop3Session::Open(account_.pop3, &session_));
     std::vector<UidlEntry> listing;
     POPVAULT_RETURN_IF_ERROR(session_->Uidl(&listing));
     report_->listed = listing.size();

@@ -27,6 +27,7 @@
 #include "archive/archive.h"
 #include "config/config.h"
 #include "ledger/ledger.h"
+#include "pop3/pop3_session.h"
 #include "popvault/status.h"
 
 namespace popvault {
@@ -34,6 +35,8 @@ namespace popvault {
 struct SyncOptions {
   std::string spool_dir;           // temporary files for large messages
   std::function<int64_t()> clock;  // unix seconds; the system clock if empty
+  // Opens the POP3 session; Pop3Session::Open if empty (tests pass a fake).
+  std::function<Status(const Pop3Options&, std::unique_ptr<Pop3Session>*)> connect;
   // Group commit: sync stores and ledger after this many messages or bytes.
   size_t commit_every_messages = 256;
   uint64_t commit_every_bytes = 64ull << 20;

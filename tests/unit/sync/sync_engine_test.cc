@@ -1,0 +1,356 @@
+// The sync engine against a scripted POP3 session and a storage that can be
+// made to fail: the safety rules that Dovecot alone cannot provoke.
+#include "sync/sync_engine.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <map>
+
+#include "rocksdb_storage.h"
+
+namespace popvault {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A mailbox and a log of the commands a session sent to it.
+struct FakeServer {
+  struct Message {
+    std::string uidl;
+    std::string bytes;
+  };
+  std::vector<Message> messages;
+  std::vector<UidlEntry> listing_override;  // if set, UIDL returns this
+  uint32_t fail_retr = 0;                   // RETR of this msgno fails
+  bool fail_quit = false;
+  std::vector<std::string> log;
+
+  void Add(const std::string& uidl, const std::string& bytes) { messages.push_back({uidl, bytes}); }
+  bool Sent(const std::string& command) const {
+    return std::find(log.begin(), log.end(), command) != log.end();
+  }
+  size_t CountPrefix(const std::string& prefix) const {
+    return std::count_if(log.begin(), log.end(),
+                         [&](const std::string& c) { return c.rfind(prefix, 0) == 0; });
+  }
+};
+
+class FakeSession : public Pop3Session {
+ public:
+  explicit FakeSession(FakeServer& server) : server_(server) {}
+  ~FakeSession() override {
+    if (!quit_) server_.log.push_back("DROP");
+  }
+  const std::set<std::string>& capabilities() const override { return caps_; }
+  Status Uidl(std::vector<UidlEntry>* entries) override {
+    server_.log.push_back("UIDL");
+    entries->clear();
+    if (!server_.listing_override.empty()) {
+      *entries = server_.listing_override;
+      return Status::OK();
+    }
+    for (size_t i = 0; i < server_.messages.size(); ++i) {
+      entries->push_back({static_cast<uint32_t>(i + 1), server_.messages[i].uidl});
+    }
+    return Status::OK();
+  }
+  Status List(std::vector<ListEntry>*) override { return Status::NotSupported("LIST"); }
+  Status Retr(uint32_t msgno, ByteSink& sink) override {
+    server_.log.push_back("RETR " + std::to_string(msgno));
+    if (msgno == server_.fail_retr) return Status::Network("connection reset during RETR");
+    const std::string& bytes = server_.messages.at(msgno - 1).bytes;
+    return sink.Append(bytes.data(), bytes.size());
+  }
+  Status Dele(uint32_t msgno) override {
+    server_.log.push_back("DELE " + std::to_string(msgno));
+    deleted_.push_back(msgno);
+    return Status::OK();
+  }
+  Status Rset() override { return Status::OK(); }
+  Status Quit() override {
+    server_.log.push_back("QUIT");
+    quit_ = true;
+    if (server_.fail_quit) return Status(Status::Code::kServerError, "-ERR some not deleted");
+    std::sort(deleted_.rbegin(), deleted_.rend());
+    for (uint32_t msgno : deleted_) server_.messages.erase(server_.messages.begin() + msgno - 1);
+    return Status::OK();
+  }
+  void Abort() override {}
+  bool broken() const override { return false; }
+
+ private:
+  FakeServer& server_;
+  std::set<std::string> caps_{"UIDL"};
+  std::vector<uint32_t> deleted_;
+  bool quit_ = false;
+};
+
+// Forwards to a real store, failing on request (like LevelDB's fault
+// injection Env).
+class FaultyStorage : public Storage {
+ public:
+  explicit FaultyStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
+  bool fail_put = false;
+  bool fail_sync = false;
+
+  Status Put(const std::string& key, ByteSource& src) override {
+    if (fail_put) return Status::IOError("disk full");
+    return base_->Put(key, src);
+  }
+  Status Get(const std::string& key, ByteSink& sink) override { return base_->Get(key, sink); }
+  Status Exists(const std::string& key, bool* exists) override {
+    return base_->Exists(key, exists);
+  }
+  Status Remove(const std::string& key) override { return base_->Remove(key); }
+  Status List(const std::string& prefix,
+              const std::function<bool(const std::string&)>& fn) override {
+    return base_->List(prefix, fn);
+  }
+  Status Sync() override {
+    if (fail_sync) return Status::IOError("fsync failed");
+    return base_->Sync();
+  }
+
+ private:
+  std::unique_ptr<Storage> base_;
+};
+
+class Harness {
+ public:
+  Harness() {
+    char tmpl[] = "/tmp/popvault-sync-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    REQUIRE(Ledger::Open(dir_ + "/ledger", &ledger_).ok());
+    std::unique_ptr<Storage> rocks;
+    REQUIRE(OpenRocksDbStorage(dir_ + "/store", &rocks).ok());
+    auto faulty = std::make_unique<FaultyStorage>(std::move(rocks));
+    storage_ = faulty.get();
+    archive_ = std::make_unique<Archive>("local", std::move(faulty), 3);
+    account_.name = "acct";
+    account_.stores = {"local"};
+    account_.retention = RetentionPolicy(RetentionPolicy::Kind::kDeleteAfterArchive);
+    options_.spool_dir = dir_;
+    options_.clock = [] { return int64_t{1700000000}; };
+    options_.connect = [this](const Pop3Options&, std::unique_ptr<Pop3Session>* s) {
+      *s = std::make_unique<FakeSession>(server);
+      return Status::OK();
+    };
+  }
+  ~Harness() {
+    archive_.reset();
+    ledger_.reset();
+    fs::remove_all(dir_);
+  }
+
+  Status Sync(SyncReport* report = nullptr) {
+    SyncReport local;
+    server.log.clear();
+    return SyncAccount(account_, *ledger_, {archive_.get()}, options_, report ? report : &local);
+  }
+
+  MessageState StateOf(const std::string& uidl) {
+    LedgerEntry e;
+    REQUIRE(ledger_->Get("acct", uidl, &e).ok());
+    return e.state;
+  }
+  bool InLedger(const std::string& uidl) {
+    LedgerEntry e;
+    return ledger_->Get("acct", uidl, &e).ok();
+  }
+
+  FakeServer server;
+  FaultyStorage* storage_;
+  std::unique_ptr<Archive> archive_;
+  AccountConfig account_;
+  SyncOptions options_;
+
+ private:
+  std::string dir_;
+  std::unique_ptr<Ledger> ledger_;
+};
+
+struct StringSink : ByteSink {
+  std::string bytes;
+  Status Append(const char* d, size_t n) override {
+    bytes.append(d, n);
+    return Status::OK();
+  }
+};
+
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  Status Read(char* buf, size_t cap, size_t* n) override {
+    *n = data_.copy(buf, cap, pos_);
+    pos_ += *n;
+    return Status::OK();
+  }
+  Status Rewind() override {
+    pos_ = 0;
+    return Status::OK();
+  }
+  uint64_t Size() const override { return data_.size(); }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+std::string Message(int i) {
+  return "Subject: message " + std::to_string(i) + "\r\n\r\nbody " + std::to_string(i) + "\r\n";
+}
+
+TEST_CASE("a clean pass fetches, verifies, deletes and records each message once") {
+  Harness h;
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.fetched == 3);
+  CHECK(report.deleted == 3);
+  CHECK(h.server.messages.empty());
+  CHECK(h.StateOf("uid-2") == MessageState::kDeleted);
+  CHECK(h.server.log == std::vector<std::string>{"UIDL", "RETR 1", "RETR 2", "RETR 3", "DELE 1",
+                                                 "DELE 2", "DELE 3", "QUIT"});
+}
+
+TEST_CASE("with retention keep nothing is deleted and a second pass fetches nothing") {
+  Harness h;
+  h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kKeep);
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"UIDL", "QUIT"});
+  CHECK(h.StateOf("a") == MessageState::kStored);
+}
+
+TEST_CASE("a listing with a repeated UIDL archives but deletes nothing") {
+  Harness h;
+  h.server.Add("same", Message(1));
+  h.server.Add("same", Message(2));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.messages.size() == 2);
+  CHECK(h.StateOf("same") == MessageState::kStored);
+}
+
+TEST_CASE("a listing with a gap in message numbers deletes nothing") {
+  Harness h;
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  h.server.listing_override = {{1, "a"}, {3, "b"}};
+  h.server.messages.push_back({"c", Message(3)});
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+}
+
+TEST_CASE("a storage failure ends the pass without DELE or QUIT") {
+  Harness h;
+  h.server.Add("a", Message(1));
+  h.storage_->fail_put = true;
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("account 'acct'"));
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("store 'local'"));
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK_FALSE(h.server.Sent("QUIT"));
+  CHECK(h.server.Sent("DROP"));
+  CHECK(h.StateOf("a") == MessageState::kSeen);
+}
+
+TEST_CASE("a failed store sync keeps the ledger at seen and sends no DELE") {
+  Harness h;
+  h.server.Add("a", Message(1));
+  h.storage_->fail_sync = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK_FALSE(h.server.Sent("QUIT"));
+  CHECK(h.StateOf("a") == MessageState::kSeen);
+  // Once the store recovers the message is archived and deleted.
+  h.storage_->fail_sync = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.messages.empty());
+}
+
+TEST_CASE("a connection lost mid-RETR keeps what was stored before it, and deletes nothing") {
+  Harness h;
+  for (int i = 1; i <= 4; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  h.server.fail_retr = 3;
+  CHECK(h.Sync().code() == Status::Code::kNetwork);
+  CHECK_FALSE(h.server.Sent("QUIT"));
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.StateOf("uid-1") == MessageState::kStored);
+  CHECK(h.StateOf("uid-2") == MessageState::kStored);
+  CHECK(h.StateOf("uid-3") == MessageState::kSeen);
+
+  h.server.fail_retr = 0;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("RETR") == 2);  // only the two not yet stored
+  CHECK(h.server.messages.empty());
+}
+
+TEST_CASE("a failed QUIT leaves messages stored, and the next listing settles them") {
+  Harness h;
+  h.server.Add("a", Message(1));
+  h.server.fail_quit = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.StateOf("a") == MessageState::kStored);  // the server may or may not have deleted it
+  h.server.fail_quit = false;
+  h.server.messages.clear();  // it had
+  REQUIRE(h.Sync().ok());
+  CHECK(h.StateOf("a") == MessageState::kDeleted);
+}
+
+TEST_CASE("a stored copy that fails verification is not deleted and is fetched again") {
+  Harness h;
+  h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kKeep);
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+
+  // Replace a's object with b's: a valid frame, the wrong content.
+  std::string sha_a, sha_b;
+  REQUIRE(h.archive_
+              ->ListRecords("acct",
+                            [&](const ArchiveRecord& r) {
+                              (r.uidl == "a" ? sha_a : sha_b) = r.sha256;
+                              return true;
+                            })
+              .ok());
+  StringSink b_object;
+  REQUIRE(h.storage_->Get(Archive::MessageKey(sha_b), b_object).ok());
+  StringSource src(b_object.bytes);
+  REQUIRE(h.storage_->Put(Archive::MessageKey(sha_a), src).ok());
+  h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kDeleteAfterArchive);
+
+  SyncReport report;
+  Status s = h.Sync(&report);
+  CHECK(s.code() == Status::Code::kCorruption);
+  CHECK(report.verify_failed == 1);
+  CHECK_FALSE(h.server.Sent("DELE 1"));
+  CHECK(h.server.Sent("DELE 2"));
+  CHECK(h.StateOf("a") == MessageState::kSeen);
+
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.Sent("RETR 1"));
+  CHECK(h.server.messages.empty());
+  CHECK(h.archive_->VerifyMessage(sha_a).ok());
+}
+
+TEST_CASE("UIDLs are kept byte-exact, long and odd ones included") {
+  Harness h;
+  h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kKeep);
+  const std::string odd = std::string(200, 'x') + " sp\x01\xff/%..";
+  h.server.Add(odd, Message(1));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.StateOf(odd) == MessageState::kStored);
+  CHECK_FALSE(h.InLedger(std::string(200, 'x')));
+}
+
+}  // namespace
+}  // namespace popvault
