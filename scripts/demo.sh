@@ -8,14 +8,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 demo="${POPVAULT_DEMO_DIR:-/tmp/popvault-demo}"
 fixture="$root/tests/fixtures/dovecot.sh"
-popvault="$root/build/agent/popvault"
+popvault="$root/build/release/agent/popvault"
 
 step() { printf '\n== %s\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }
 
 step "Installing dependencies and building"
 "$root/scripts/install-deps.sh"
-"$root/scripts/build.sh" "$root/build"
+"$root/scripts/build.sh" "$root/build/release"
 [ -x "$popvault" ] || die "$popvault was not built"
 
 # Only ever wipe a directory this script made (the marker), never an arbitrary path.

@@ -20,9 +20,6 @@ run_suite() {
 
 run_suite release -DCMAKE_BUILD_TYPE=Release -DPOPVAULT_WERROR=ON
 
-# Leak checking stays on; the suppressions cover one-time allocations inside
-# system libraries that live until exit.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0"
 run_suite asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPOPVAULT_WERROR=ON -DPOPVAULT_SANITIZE=ON
