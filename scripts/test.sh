@@ -8,6 +8,14 @@ cd "$root"
 
 bash scripts/install-deps.sh
 
+# A user's clone may lack ../shared/corpus (the corpus test then reports
+# itself skipped); CI always has it, so there its absence is an error.
+if [ "${CI:-}" = true ] && [ ! -f "$root/../shared/corpus/MANIFEST.tsv" ] &&
+  [ -z "${POPVAULT_CORPUS_DIR:-}" ]; then
+  echo "test.sh: CI run without ../shared/corpus: the corpus tests would be skipped" >&2
+  exit 1
+fi
+
 run_suite() {
   local name="$1"; shift
   local build="$root/build/$name"
