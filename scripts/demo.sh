@@ -8,7 +8,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 demo="${POPVAULT_DEMO_DIR:-/tmp/popvault-demo}"
 fixture="$root/tests/fixtures/dovecot.sh"
-popvault="$root/build/release/agent/popvault"
+popvault="$root/build/release/bin/popvault"
 
 step() { printf '\n== %s\n' "$*"; }
 die() { echo "demo: $*" >&2; exit 1; }

@@ -91,17 +91,15 @@ class SectionReader {
     return Status::OK();
   }
 
-  // Resolves a path relative to the config file's directory.
   std::string ResolvePath(const std::string& value) const {
-    fs::path p(value);
-    if (p.is_absolute()) return p.string();
-    return (fs::absolute(path_).parent_path() / p).lexically_normal().string();
+    return ResolveRelativeTo(path_, value);
   }
 
   Status Error(const IniEntry& e, const std::string& what) const {
-    return Status::InvalidArgument(path_ + ":" + std::to_string(e.line) + ": [" + section_.name +
-                                   "] " + e.key + ": " + what);
+    return ConfigKeyError(path_, section_.name, e, what);
   }
+
+  const IniSection& section() const { return section_; }
 
   Status SectionError(const std::string& what) const {
     return Status::InvalidArgument(path_ + ":" + std::to_string(section_.line) + ": [" +
@@ -123,7 +121,8 @@ bool ValidName(const std::string& name) {
 }
 
 Status ReadAgent(const SectionReader& r, Config* config) {
-  POPVAULT_RETURN_IF_ERROR(r.CheckKeys({"state_dir", "log_level"}));
+  POPVAULT_RETURN_IF_ERROR(r.CheckKeys({"state_dir", "log_level", "plugin_dir"}));
+  if (const IniEntry* e = r.Find("plugin_dir")) config->plugin_dir = r.ResolvePath(e->value);
   std::string state_dir;
   POPVAULT_RETURN_IF_ERROR(r.Required("state_dir", &state_dir));
   config->state_dir = r.ResolvePath(state_dir);
@@ -138,12 +137,16 @@ Status ReadAgent(const SectionReader& r, Config* config) {
   return Status::OK();
 }
 
+// The agent's own store keys; the rest belong to the plugin.
 Status ReadStore(const SectionReader& r, StoreConfig* store) {
-  POPVAULT_RETURN_IF_ERROR(r.CheckKeys({"plugin", "path", "compression_level"}));
   POPVAULT_RETURN_IF_ERROR(r.Required("plugin", &store->plugin));
-  std::string path;
-  POPVAULT_RETURN_IF_ERROR(r.Required("path", &path));
-  store->path = r.ResolvePath(path);
+  if (!ValidName(store->plugin)) {
+    return r.Error(*r.Find("plugin"), "expected a plugin name like rocksdb, filesystem or s3");
+  }
+  store->line = r.section().line;
+  for (const IniEntry& e : r.section().entries) {
+    if (e.key != "plugin" && e.key != "compression_level") store->options.push_back(e);
+  }
   int64_t level = store->compression_level;
   POPVAULT_RETURN_IF_ERROR(r.Integer("compression_level", 1, 19, &level));
   store->compression_level = static_cast<int>(level);
@@ -251,6 +254,18 @@ bool SplitSectionName(const std::string& section, std::string* kind, std::string
 }
 
 }  // namespace
+
+std::string ResolveRelativeTo(const std::string& config_file, const std::string& path) {
+  fs::path p(path);
+  if (p.is_absolute()) return p.string();
+  return (fs::absolute(config_file).parent_path() / p).lexically_normal().string();
+}
+
+Status ConfigKeyError(const std::string& config_file, const std::string& section,
+                      const IniEntry& entry, const std::string& what) {
+  return Status::InvalidArgument(config_file + ":" + std::to_string(entry.line) + ": [" + section +
+                                 "] " + entry.key + ": " + what);
+}
 
 const StoreConfig* Config::FindStore(const std::string& name) const {
   for (const StoreConfig& s : stores) {

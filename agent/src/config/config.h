@@ -1,7 +1,7 @@
 // Config: the agent's INI configuration, loaded and validated in one place.
 //
-//   [agent]        state_dir, log_level
-//   [store.NAME]   plugin, path, compression_level
+//   [agent]        state_dir, log_level, plugin_dir
+//   [store.NAME]   plugin, compression_level, and the plugin's own keys
 //   [account.NAME] host, port, tls, ca_file, user, password | password_file,
 //                  allow_plaintext_auth, auth, stores, retention, poll_interval
 //
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "config/ini_file.h"
 #include "pop3/pop3_session.h"
 #include "popvault/status.h"
 #include "retention/retention.h"
@@ -22,9 +23,12 @@ namespace popvault {
 
 struct StoreConfig {
   std::string name;
-  std::string plugin;  // "rocksdb"
-  std::string path;
+  std::string plugin;         // loads popvault_store_<plugin>.so
   int compression_level = 3;  // zstd level, 1..19
+  int line = 0;               // of the [store.NAME] header
+  // The plugin's own keys, as written. The plugin loader checks them against
+  // the plugin's declared options.
+  std::vector<IniEntry> options;
 };
 
 struct AccountConfig {
@@ -39,6 +43,7 @@ struct Config {
   std::string path;  // the file it was loaded from
   std::string state_dir;
   std::string log_level = "information";
+  std::string plugin_dir;  // empty: DefaultPluginDir()
   std::vector<StoreConfig> stores;
   std::vector<AccountConfig> accounts;
 
@@ -47,5 +52,12 @@ struct Config {
 };
 
 Status LoadConfig(const std::string& path, Config* config);
+
+// `path` made absolute relative to the directory of `config_file`.
+std::string ResolveRelativeTo(const std::string& config_file, const std::string& path);
+
+// InvalidArgument "FILE:LINE: [SECTION] KEY: what".
+Status ConfigKeyError(const std::string& config_file, const std::string& section,
+                      const IniEntry& entry, const std::string& what);
 
 }  // namespace popvault

@@ -60,7 +60,11 @@ TEST_CASE("a valid config loads with defaults and relative paths resolved") {
   CHECK(config.state_dir == (dir.dir() / "state").string());
   CHECK(config.log_level == "warning");
   REQUIRE(config.stores.size() == 1);
-  CHECK(config.stores[0].path == (dir.dir() / "archive").string());
+  REQUIRE(config.stores[0].options.size() == 1);  // the plugin's keys, checked by the loader
+  CHECK(config.stores[0].options[0].key == "path");
+  CHECK(config.stores[0].options[0].value == "archive");
+  CHECK(config.stores[0].options[0].line == 8);
+  CHECK(ResolveRelativeTo(config.path, "archive") == (dir.dir() / "archive").string());
   CHECK(config.stores[0].compression_level == 5);
   REQUIRE(config.accounts.size() == 1);
   const AccountConfig& a = config.accounts[0];
@@ -105,6 +109,9 @@ TEST_CASE("bad configs fail with an error naming file, line, section and key") {
       {Edit("state_dir = state\n", ""), ":1: [agent] state_dir: missing required key"},
       {Edit("[agent]\n", ""), "key outside any [section]"},
       {Edit("plugin = rocksdb", "plugin ="), ":7: [store.local] plugin: empty value"},
+      {Edit("plugin = rocksdb", "plugin = ../evil"),
+       ":7: [store.local] plugin: expected a plugin name"},
+      {Edit("plugin = rocksdb\n", ""), ":6: [store.local] plugin: missing required key"},
       {Edit("compression_level = 5", "compression_level = 42"),
        ":9: [store.local] compression_level: expected an integer from 1 to 19, got '42'"},
       {Edit("compression_level = 5", "compression_level = 5x"),

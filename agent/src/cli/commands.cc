@@ -1,0 +1,288 @@
+#include "cli/commands.h"
+
+#include <Poco/AutoPtr.h>
+#include <Poco/ConsoleChannel.h>
+#include <Poco/FormattingChannel.h>
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Parser.h>
+#include <Poco/Logger.h>
+#include <Poco/PatternFormatter.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+
+#include "sync/sync_engine.h"
+
+namespace popvault {
+
+void SetUpLogging(const std::string& level) {
+  Poco::AutoPtr<Poco::PatternFormatter> format(
+      new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S %p %s: %t"));
+  Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
+  Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(format, console));
+  Poco::Logger::root().setChannel(channel);
+  Poco::Logger::root().setLevel(level);
+}
+
+namespace {
+
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+// Archived messages (kStored or kDeleted) of the selected accounts.
+Status CollectArchived(Context& ctx, const std::string& account,
+                       std::vector<LedgerEntry>* entries) {
+  std::vector<const AccountConfig*> accounts;
+  POPVAULT_RETURN_IF_ERROR(ctx.SelectAccounts(account, &accounts));
+  Ledger* ledger = nullptr;
+  POPVAULT_RETURN_IF_ERROR(ctx.GetLedger(&ledger));
+  for (const AccountConfig* a : accounts) {
+    POPVAULT_RETURN_IF_ERROR(ledger->ForEach(a->name, [&](const LedgerEntry& e) {
+      if (e.state != MessageState::kSeen) entries->push_back(e);
+      return true;
+    }));
+  }
+  return Status::OK();
+}
+
+std::string MessageIdOf(const ArchiveRecord& r) { return r.sha256.substr(0, 16); }
+
+const char* ServerStateOf(const LedgerEntry& e) {
+  return e.state == MessageState::kDeleted ? "deleted" : "on_server";
+}
+
+void PrintJson(const std::vector<LedgerEntry>& entries) {
+  Poco::JSON::Array rows;
+  Poco::JSON::Parser parser;
+  for (const LedgerEntry& e : entries) {
+    Poco::JSON::Object::Ptr row =
+        parser.parse(RecordToJson(e.record)).extract<Poco::JSON::Object::Ptr>();
+    row->set("id", MessageIdOf(e.record));
+    row->set("server", std::string(ServerStateOf(e)));
+    rows.add(row);
+    parser.reset();
+  }
+  rows.stringify(std::cout, 2);
+  std::cout << "\n";
+}
+
+void PrintTable(const std::vector<LedgerEntry>& entries) {
+  std::printf("%-16s  %-12s  %10s  %-20s  %-9s  %s\n", "ID", "ACCOUNT", "SIZE", "ARCHIVED",
+              "SERVER", "SUBJECT");
+  for (const LedgerEntry& e : entries) {
+    const ArchiveRecord& r = e.record;
+    std::printf("%-16s  %-12s  %10s  %-20s  %-9s  %.60s\n", MessageIdOf(r).c_str(),
+                r.account.c_str(), HumanBytes(r.size).c_str(),
+                FormatTimestamp(r.archived_at).c_str(), ServerStateOf(e), r.subject.c_str());
+  }
+  std::printf("%zu archived message(s)\n", entries.size());
+}
+
+class StdoutSink : public ByteSink {
+ public:
+  Status Append(const char* data, size_t n) override {
+    if (std::fwrite(data, 1, n, stdout) != n) return Status::IOError("cannot write to stdout");
+    return Status::OK();
+  }
+};
+
+// Resolves an ID (a sha256 prefix) to the one message it names, and a store
+// that holds it. Looks in the stores themselves: the archive is the truth.
+Status FindMessage(Context& ctx, const std::string& id, std::string* sha256, Archive** archive) {
+  if (id.size() < 8 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return Status::InvalidArgument("ID must be at least 8 lowercase hex digits, got '" + id + "'");
+  }
+  std::set<std::string> matches;
+  for (const StoreConfig& store : ctx.config().stores) {
+    Archive* candidate = nullptr;
+    POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(store.name, &candidate));
+    POPVAULT_RETURN_IF_ERROR(candidate->FindMessages(id, [&](const std::string& sha) {
+      if (matches.insert(sha).second && matches.size() == 1) *archive = candidate;
+      return true;
+    }));
+  }
+  if (matches.empty()) return Status::NotFound("no archived message with ID " + id);
+  if (matches.size() > 1) {
+    return Status::InvalidArgument("ID " + id + " is ambiguous; give more digits");
+  }
+  *sha256 = *matches.begin();
+  return Status::OK();
+}
+
+// Writes a file atomically: a temporary name, then rename, so an interrupted
+// export never leaves a partial .eml behind.
+class FileSink : public ByteSink {
+ public:
+  explicit FileSink(const std::string& path) : path_(path), tmp_(path + ".tmp") {
+    file_ = std::fopen(tmp_.c_str(), "wb");
+  }
+  ~FileSink() override {
+    if (file_ != nullptr) std::fclose(file_);
+    std::remove(tmp_.c_str());
+  }
+  Status Append(const char* data, size_t n) override {
+    if (file_ == nullptr || std::fwrite(data, 1, n, file_) != n) {
+      return Status::IOError("cannot write " + tmp_);
+    }
+    return Status::OK();
+  }
+  Status Commit() {
+    bool ok = file_ != nullptr && std::fclose(file_) == 0;
+    file_ = nullptr;
+    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      return Status::IOError("cannot write " + path_);
+    }
+    return Status::OK();
+  }
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* file_ = nullptr;
+};
+
+// Exports one message from the first of `archives` that has an intact copy.
+Status ExportMessage(const std::vector<Archive*>& archives, const std::string& sha256,
+                     const std::string& path) {
+  Status s = Status::NotFound("message " + sha256 + " is in none of the account's stores");
+  for (Archive* archive : archives) {
+    FileSink file(path);
+    s = archive->ReadMessage(sha256, file);
+    if (s.ok()) return file.Commit();
+  }
+  return s;
+}
+
+Status ExportAccount(Context& ctx, const AccountConfig& account, const std::string& dir,
+                     uint64_t* exported, uint64_t* failed) {
+  std::vector<Archive*> archives;
+  for (const std::string& name : account.stores) {
+    Archive* archive = nullptr;
+    POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(name, &archive));
+    archives.push_back(archive);
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
+  Status list_status = archives.front()->ListRecords(account.name, [&](const ArchiveRecord& r) {
+    std::string path = dir + "/" + r.sha256 + ".eml";
+    if (std::filesystem::exists(path)) return true;  // same content under another UIDL
+    Status s = ExportMessage(archives, r.sha256, path);
+    if (!s.ok()) {
+      std::cerr << "popvault: account '" << account.name << "': " << s.ToString() << "\n";
+      ++*failed;
+    } else if (++*exported % 1000 == 0) {
+      std::cerr << "popvault: exported " << *exported << " messages\n";
+    }
+    return true;
+  });
+  return list_status.WithContext("account '" + account.name + "'");
+}
+
+}  // namespace
+
+int Sync(Context& ctx, const Args& args) {
+  std::vector<const AccountConfig*> accounts;
+  Status s = ctx.SelectAccounts(args.account, &accounts);
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 2;
+  }
+  Ledger* ledger = nullptr;
+  s = ctx.GetLedger(&ledger);
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
+  SyncOptions options;
+  options.spool_dir = ctx.SpoolDir();
+  int failures = 0;
+  for (const AccountConfig* account : accounts) {
+    std::vector<Archive*> archives;
+    for (const std::string& name : account->stores) {
+      Archive* archive = nullptr;
+      s = ctx.GetArchive(name, &archive);
+      if (!s.ok()) break;
+      archives.push_back(archive);
+    }
+    SyncReport report;
+    if (s.ok()) s = SyncAccount(*account, *ledger, archives, options, &report);
+    std::cout << account->name << ": " << report.listed << " on server, " << report.fetched
+              << " fetched (" << HumanBytes(report.fetched_bytes) << "), " << report.deleted
+              << " deleted from server\n";
+    if (!s.ok()) {
+      std::cerr << "popvault: " << s.ToString() << "\n";
+      ++failures;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+int List(Context& ctx, const Args& args) {
+  std::vector<LedgerEntry> entries;
+  Status s = CollectArchived(ctx, args.account, &entries);
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
+  args.json ? PrintJson(entries) : PrintTable(entries);
+  return 0;
+}
+
+int Cat(Context& ctx, const Args& args) {
+  std::string sha256;
+  Archive* archive = nullptr;
+  Status s = FindMessage(ctx, args.id, &sha256, &archive);
+  if (s.ok()) {
+    StdoutSink out;
+    s = archive->ReadMessage(sha256, out);
+  }
+  if (std::fflush(stdout) != 0 && s.ok()) s = Status::IOError("cannot write to stdout");
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int Export(Context& ctx, const Args& args) {
+  std::vector<const AccountConfig*> accounts;
+  Status s = ctx.SelectAccounts(args.account, &accounts);
+  uint64_t exported = 0, failed = 0;
+  for (size_t i = 0; s.ok() && i < accounts.size(); ++i) {
+    s = ExportAccount(ctx, *accounts[i], args.output + "/" + accounts[i]->name, &exported, &failed);
+  }
+  std::cout << exported << " message(s) exported to " << args.output << ", " << failed
+            << " failed\n";
+  if (!s.ok()) std::cerr << "popvault: " << s.ToString() << "\n";
+  return s.ok() && failed == 0 ? 0 : 1;
+}
+
+int CheckConfig(const Args& args) {
+  Config config;
+  Status s = LoadConfig(args.config_path, &config);
+  PluginLoader loader(config.plugin_dir.empty() ? DefaultPluginDir() : config.plugin_dir);
+  for (size_t i = 0; s.ok() && i < config.stores.size(); ++i) {
+    s = loader.CheckStore(config, config.stores[i]);
+  }
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.message() << "\n";
+    return 1;
+  }
+  std::cout << config.path << ": OK (" << config.accounts.size() << " account(s), "
+            << config.stores.size() << " store(s))\n";
+  return 0;
+}
+
+}  // namespace popvault

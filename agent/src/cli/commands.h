@@ -1,0 +1,61 @@
+// The CLI's shared state and its commands. Each command returns the process
+// exit status: 0 success, 1 failure (reported on stderr), 2 usage error.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/archive.h"
+#include "config/config.h"
+#include "ledger/ledger.h"
+#include "plugin_loader/plugin_loader.h"
+
+namespace popvault {
+
+struct Args {
+  std::string command;
+  std::string config_path;
+  std::string account;
+  std::string id;
+  std::string output;
+  bool json = false;
+};
+
+void SetUpLogging(const std::string& level);
+
+// What every command but check-config needs: the config, the ledger and the
+// stores (opened on first use).
+class Context {
+ public:
+  // Loads the config and sets up logging and the plugin loader.
+  Status Open(const std::string& config_path);
+
+  const Config& config() const { return config_; }
+  std::string SpoolDir() const { return config_.state_dir + "/spool"; }
+
+  // The ledger, opened on first use. Owned by the context.
+  Status GetLedger(Ledger** ledger);
+
+  // The store named `store_name`, opened on first use. Owned by the context.
+  Status GetArchive(const std::string& store_name, Archive** archive);
+
+  // The accounts a command applies to: all, or the one --account names.
+  Status SelectAccounts(const std::string& name, std::vector<const AccountConfig*>* out) const;
+
+ private:
+  Config config_;
+  std::unique_ptr<Ledger> ledger_;
+  // Declared before archives_, so the stores (plugin code) go first.
+  std::unique_ptr<PluginLoader> loader_;
+  std::map<std::string, std::unique_ptr<Archive>> archives_;
+};
+
+int Sync(Context& ctx, const Args& args);
+int List(Context& ctx, const Args& args);
+int Cat(Context& ctx, const Args& args);
+int Export(Context& ctx, const Args& args);
+int CheckConfig(const Args& args);
+
+}  // namespace popvault

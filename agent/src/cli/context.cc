@@ -1,0 +1,48 @@
+#include <filesystem>
+
+#include "cli/commands.h"
+
+namespace popvault {
+
+Status Context::Open(const std::string& config_path) {
+  POPVAULT_RETURN_IF_ERROR(LoadConfig(config_path, &config_));
+  SetUpLogging(config_.log_level);
+  loader_ = std::make_unique<PluginLoader>(config_.plugin_dir.empty() ? DefaultPluginDir()
+                                                                      : config_.plugin_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(SpoolDir(), ec);
+  if (ec) return Status::IOError("cannot create " + SpoolDir() + ": " + ec.message());
+  return Status::OK();
+}
+
+Status Context::GetLedger(Ledger** ledger) {
+  if (!ledger_) POPVAULT_RETURN_IF_ERROR(Ledger::Open(config_.state_dir + "/ledger", &ledger_));
+  *ledger = ledger_.get();
+  return Status::OK();
+}
+
+Status Context::GetArchive(const std::string& store_name, Archive** archive) {
+  auto it = archives_.find(store_name);
+  if (it == archives_.end()) {
+    const StoreConfig* store = config_.FindStore(store_name);
+    if (store == nullptr) return Status::NotFound("no store named '" + store_name + "'");
+    std::unique_ptr<Storage> storage;
+    POPVAULT_RETURN_IF_ERROR(loader_->OpenStorage(config_, *store, &storage));
+    auto archive =
+        std::make_unique<Archive>(store->name, std::move(storage), store->compression_level);
+    it = archives_.emplace(store_name, std::move(archive)).first;
+  }
+  *archive = it->second.get();
+  return Status::OK();
+}
+
+Status Context::SelectAccounts(const std::string& name,
+                               std::vector<const AccountConfig*>* out) const {
+  for (const AccountConfig& a : config_.accounts) {
+    if (name.empty() || a.name == name) out->push_back(&a);
+  }
+  if (out->empty()) return Status::NotFound("no account named '" + name + "' in " + config_.path);
+  return Status::OK();
+}
+
+}  // namespace popvault
