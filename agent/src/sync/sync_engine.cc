@@ -2,7 +2,9 @@
 
 #include <Poco/Logger.h>
 
+#include <algorithm>
 #include <ctime>
+#include <map>
 #include <memory>
 #include <set>
 #include <unordered_set>
@@ -58,6 +60,7 @@ class AccountSync {
 
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
+    POPVAULT_RETURN_IF_ERROR(StoresDown());
     if (report_->verify_failed > 0) {
       return Status::Corruption(std::to_string(report_->verify_failed) +
                                 " stored message(s) failed read-back verification; they stay on "
@@ -171,7 +174,9 @@ class AccountSync {
     return CommitStored(&pending, stored);
   }
 
-  // RETR into the codec layers, then into every store. Nothing is durable yet.
+  // RETR into the codec layers, then into each store that lacks the message
+  // and is up. Nothing is durable yet. A failing store is marked down for the
+  // rest of the pass; the message waits for it (no DELE) but lands elsewhere.
   Status FetchOne(ListedMessage* m) {
     MessageWriter writer(CompressionLevels(), options_.spool_dir);
     CrashPointSink sink(writer);
@@ -186,22 +191,41 @@ class AccountSync {
     rec.date = writer.headers().date;
     rec.from = writer.headers().from;
     rec.subject = writer.headers().subject;
-    m->entry.stores.clear();
+    if (m->entry.state == MessageState::kSeen) m->entry.stores.clear();
     for (Archive* a : archives_) {
+      if (Has(m->entry, a->name()) || down_.count(a->name())) continue;
       ArchiveRecord per_store = rec;
       Status s = a->PutMessage(rec.sha256, writer.compressed(a->compression_level()),
                                &per_store.stored_size);
       if (s.ok()) s = a->PutRecord(per_store);
-      POPVAULT_RETURN_IF_ERROR(s.WithContext("store '" + a->name() + "'"));
-      if (a == archives_.front()) rec.stored_size = per_store.stored_size;
+      if (!s.ok()) {
+        MarkDown(*a, s);
+        continue;
+      }
+      if (rec.stored_size == 0) rec.stored_size = per_store.stored_size;
       m->entry.stores.push_back(a->name());
     }
+    if (m->entry.stores.empty()) return StoresDown();
     CrashPoint("stored");
     m->entry.state = MessageState::kStored;
     report_->fetched++;
     report_->fetched_bytes += rec.size;
     return Status::OK();
   }
+
+  static bool Has(const LedgerEntry& entry, const std::string& store) {
+    return std::find(entry.stores.begin(), entry.stores.end(), store) != entry.stores.end();
+  }
+
+  void MarkDown(const Archive& archive, const Status& error) {
+    Status s = error.WithContext("store '" + archive.name() + "'");
+    log_.error("account %s: %s; messages wait for this store and stay on the server", account_.name,
+               s.ToString());
+    down_.emplace(archive.name(), s);
+  }
+
+  // The first error of a store that went down in this pass.
+  Status StoresDown() const { return down_.empty() ? Status::OK() : down_.begin()->second; }
 
   std::vector<int> CompressionLevels() const {
     std::vector<int> levels;
@@ -210,17 +234,26 @@ class AccountSync {
   }
 
   // Group commit: the stores first, then the ledger entries that point at
-  // them, so a durable kStored entry never refers to a lost object.
+  // them, so a durable kStored entry never refers to a lost object. A store
+  // whose Sync fails is dropped from the batch's entries (its copies may be
+  // lost); entries left with no store are not committed.
   Status CommitStored(std::vector<ListedMessage>* pending, std::vector<ListedMessage>* stored) {
     if (pending->empty()) return Status::OK();
     for (Archive* a : archives_) {
-      POPVAULT_RETURN_IF_ERROR(a->Sync().WithContext("store '" + a->name() + "'"));
+      if (down_.count(a->name())) continue;
+      Status s = a->Sync();
+      if (!s.ok()) MarkDown(*a, s);
     }
     std::vector<LedgerEntry> entries;
-    for (const ListedMessage& m : *pending) entries.push_back(m.entry);
+    for (ListedMessage& m : *pending) {
+      std::erase_if(m.entry.stores, [&](const std::string& name) { return down_.count(name); });
+      if (!m.entry.stores.empty()) entries.push_back(m.entry);
+    }
     POPVAULT_RETURN_IF_ERROR(ledger_.Write(entries, /*sync=*/true));
     CrashPoint("committed");
-    stored->insert(stored->end(), pending->begin(), pending->end());
+    for (ListedMessage& m : *pending) {
+      if (!m.entry.stores.empty()) stored->push_back(std::move(m));
+    }
     pending->clear();
     return Status::OK();
   }
@@ -230,7 +263,7 @@ class AccountSync {
   Status DeleteReleased(const std::vector<ListedMessage>& stored) {
     int64_t now = Now();
     for (const ListedMessage& m : stored) {
-      if (!account_.retention.ShouldDelete(m.entry, now)) continue;
+      if (!InEveryStore(m.entry) || !account_.retention.ShouldDelete(m.entry, now)) continue;
       if (!VerifyEverywhere(m.entry)) continue;
       POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
       CrashPoint("deleted");
@@ -242,18 +275,24 @@ class AccountSync {
     return Status::OK();
   }
 
-  // A copy that fails read-back is not trusted: the entry goes back to kSeen
-  // so the next pass fetches the message again from the server.
+  // A copy that is missing or fails read-back is not trusted: the store is
+  // dropped from the entry, so the next pass fetches the message again for
+  // it. A store that cannot be read at all (I/O) only delays the deletion.
   bool VerifyEverywhere(const LedgerEntry& entry) {
     for (Archive* a : archives_) {
+      if (down_.count(a->name())) return false;
       Status s = a->VerifyMessage(entry.record.sha256);
       if (s.ok()) continue;
+      if (s.code() != Status::Code::kCorruption && s.code() != Status::Code::kNotFound) {
+        MarkDown(*a, s);
+        return false;
+      }
       log_.error("account %s: uidl %s: store '%s': %s; not deleting it", account_.name,
                  EncodeUidl(entry.record.uidl), a->name(), s.ToString());
       report_->verify_failed++;
       LedgerEntry retry = entry;
-      retry.state = MessageState::kSeen;
-      retry.stores.clear();
+      std::erase(retry.stores, a->name());
+      if (retry.stores.empty()) retry.state = MessageState::kSeen;
       Status w = ledger_.Write({retry}, /*sync=*/false);
       if (!w.ok()) log_.error("account %s: %s", account_.name, w.ToString());
       return false;
@@ -278,6 +317,7 @@ class AccountSync {
   Poco::Logger& log_;
   std::unique_ptr<Pop3Session> session_;  // dropped without QUIT on every error path
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
+  std::map<std::string, Status> down_;    // stores that failed in this pass
 };
 
 }  // namespace

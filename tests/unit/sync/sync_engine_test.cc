@@ -123,13 +123,9 @@ class Harness {
     char tmpl[] = "/tmp/popvault-sync-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
     REQUIRE(Ledger::Open(dir_ + "/ledger", &ledger_).ok());
-    std::unique_ptr<Storage> rocks;
-    REQUIRE(OpenRocksDbStorage(dir_ + "/store", &rocks).ok());
-    auto faulty = std::make_unique<FaultyStorage>(std::move(rocks));
-    storage_ = faulty.get();
-    archive_ = std::make_unique<Archive>("local", std::move(faulty), 3);
+    storage_ = AddStore("local");
+    archive_ = archives_.front().get();
     account_.name = "acct";
-    account_.stores = {"local"};
     account_.retention = RetentionPolicy(RetentionPolicy::Kind::kDeleteAfterArchive);
     options_.spool_dir = dir_;
     options_.clock = [] { return int64_t{1700000000}; };
@@ -139,7 +135,7 @@ class Harness {
     };
   }
   ~Harness() {
-    archive_.reset();
+    archives_.clear();
     ledger_.reset();
     fs::remove_all(dir_);
   }
@@ -147,7 +143,9 @@ class Harness {
   Status Sync(SyncReport* report = nullptr) {
     SyncReport local;
     server.log.clear();
-    return SyncAccount(account_, *ledger_, {archive_.get()}, options_, report ? report : &local);
+    std::vector<Archive*> archives;
+    for (auto& a : archives_) archives.push_back(a.get());
+    return SyncAccount(account_, *ledger_, archives, options_, report ? report : &local);
   }
 
   MessageState StateOf(const std::string& uidl) {
@@ -161,14 +159,26 @@ class Harness {
   }
 
   FakeServer server;
-  FaultyStorage* storage_;
-  std::unique_ptr<Archive> archive_;
+  // Adds a RocksDB-backed store to the account; returns its fault switches.
+  FaultyStorage* AddStore(const std::string& name) {
+    std::unique_ptr<Storage> rocks;
+    REQUIRE(OpenRocksDbStorage(dir_ + "/" + name, &rocks).ok());
+    auto faulty = std::make_unique<FaultyStorage>(std::move(rocks));
+    FaultyStorage* switches = faulty.get();
+    archives_.push_back(std::make_unique<Archive>(name, std::move(faulty), 3));
+    account_.stores.push_back(name);
+    return switches;
+  }
+
+  FaultyStorage* storage_;  // of "local"
+  Archive* archive_;        // "local"
   AccountConfig account_;
   SyncOptions options_;
 
  private:
   std::string dir_;
   std::unique_ptr<Ledger> ledger_;
+  std::vector<std::unique_ptr<Archive>> archives_;
 };
 
 struct StringSink : ByteSink {
@@ -267,9 +277,10 @@ TEST_CASE("a failed store sync keeps the ledger at seen and sends no DELE") {
   Harness h;
   h.server.Add("a", Message(1));
   h.storage_->fail_sync = true;
-  CHECK_FALSE(h.Sync().ok());
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("fsync failed"));
   CHECK(h.server.CountPrefix("DELE") == 0);
-  CHECK_FALSE(h.server.Sent("QUIT"));
   CHECK(h.StateOf("a") == MessageState::kSeen);
   // Once the store recovers the message is archived and deleted.
   h.storage_->fail_sync = false;
@@ -340,6 +351,41 @@ TEST_CASE("a stored copy that fails verification is not deleted and is fetched a
   CHECK(h.server.Sent("RETR 1"));
   CHECK(h.server.messages.empty());
   CHECK(h.archive_->VerifyMessage(sha_a).ok());
+}
+
+TEST_CASE("a store that is down delays deletion, and the next pass catches it up") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  offsite->fail_put = true;
+  SyncReport report;
+  Status s = h.Sync(&report);
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("store 'offsite'"));
+  CHECK(report.fetched == 3);  // into the store that is up
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.Sent("QUIT"));  // nothing marked, so a clean end is safe
+  CHECK(h.StateOf("uid-1") == MessageState::kStored);
+
+  offsite->fail_put = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("RETR") == 3);  // fetched again for the store that missed them
+  CHECK(h.server.CountPrefix("DELE") == 3);
+  CHECK(h.server.messages.empty());
+  CHECK(h.StateOf("uid-2") == MessageState::kDeleted);
+}
+
+TEST_CASE("a store whose sync fails does not count as holding the batch") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  h.server.Add("a", Message(1));
+  offsite->fail_sync = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.StateOf("a") == MessageState::kStored);  // durable in "local" only
+  offsite->fail_sync = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.messages.empty());
 }
 
 TEST_CASE("UIDLs are kept byte-exact, long and odd ones included") {
