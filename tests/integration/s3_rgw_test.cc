@@ -1,0 +1,411 @@
+// The s3 plugin against a real Ceph RADOS Gateway (tests/fixtures: the `rgw`
+// CTest fixture writes POPVAULT_RGW_ENV; the environment variable of the same
+// name overrides it). Without it the tests print "SKIPPED:". Every request
+// goes to 127.0.0.1 only.
+#include <algorithm>
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "digest.h"
+#include "s3_client.h"
+#include "s3_storage.h"
+
+namespace popvault::s3 {
+namespace {
+
+std::map<std::string, std::string> ReadEnv() {
+  const char* override_path = std::getenv("POPVAULT_RGW_ENV");
+  std::ifstream in(override_path ? override_path : POPVAULT_RGW_ENV);
+  std::map<std::string, std::string> env;
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return env;
+}
+
+// Skips the test (CTest's SKIP_REGULAR_EXPRESSION "SKIPPED:") without RGW.
+#define REQUIRE_RGW(env)                                                     \
+  const auto env = ReadEnv();                                                \
+  if (!env.count("S3_ENDPOINT")) {                                           \
+    std::cout << "SKIPPED: no RGW env file at " << POPVAULT_RGW_ENV << "\n"; \
+    return;                                                                  \
+  }
+
+std::string UniqueBucket(const std::string& tag) {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return "pv-" + tag + "-" + std::to_string(rng() % 1000000000);
+}
+
+std::map<std::string, std::string> PluginOptions(const std::map<std::string, std::string>& env,
+                                                 const std::string& bucket) {
+  return {{"endpoint", env.at("S3_ENDPOINT")},
+          {"bucket", bucket},
+          {"region", env.at("S3_REGION")},
+          {"access_key", env.at("S3_ACCESS_KEY")},
+          {"secret_key", env.at("S3_SECRET_KEY")},
+          {"max_retries", "2"},
+          {"timeout", "30"}};
+}
+
+const char* NoEnv(const char*) { return nullptr; }
+
+S3StorageOptions Parsed(const std::map<std::string, std::string>& options) {
+  S3StorageOptions parsed;
+  const Status s = ParseS3Options(options, NoEnv, &parsed);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return parsed;
+}
+
+void CreateBucket(const S3StorageOptions& options) {
+  std::unique_ptr<S3Client> client;
+  REQUIRE(S3Client::Create(options.client, &client).ok());
+  const Status s = client->CreateBucket();
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+}
+
+std::unique_ptr<Storage> Open(const S3StorageOptions& options) {
+  std::unique_ptr<Storage> storage;
+  const Status s = OpenS3Storage(options, &storage);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return storage;
+}
+
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  Status Read(char* buf, size_t cap, size_t* n) override {
+    *n = std::min(cap, data_.size() - pos_);
+    std::copy_n(data_.data() + pos_, *n, buf);
+    pos_ += *n;
+    return Status::OK();
+  }
+  Status Rewind() override {
+    pos_ = 0;
+    return Status::OK();
+  }
+  uint64_t Size() const override { return data_.size(); }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+// `size` pseudo-random bytes computed on the fly (never all in memory).
+class GeneratedSource : public ByteSource {
+ public:
+  explicit GeneratedSource(uint64_t size) : size_(size) {}
+  Status Read(char* buf, size_t cap, size_t* n) override {
+    *n = static_cast<size_t>(std::min<uint64_t>(cap, size_ - pos_));
+    for (size_t i = 0; i < *n; ++i) {
+      const uint64_t x = (pos_ + i) * 0x9E3779B97F4A7C15ull;
+      buf[i] = static_cast<char>(x >> 56 ^ x >> 29);
+    }
+    pos_ += *n;
+    return Status::OK();
+  }
+  Status Rewind() override {
+    pos_ = 0;
+    return Status::OK();
+  }
+  uint64_t Size() const override { return size_; }
+
+ private:
+  uint64_t size_;
+  uint64_t pos_ = 0;
+};
+
+class StringSink : public ByteSink {
+ public:
+  Status Append(const char* data, size_t n) override {
+    text.append(data, n);
+    return Status::OK();
+  }
+  std::string text;
+};
+
+class HashSink : public ByteSink {
+ public:
+  Status Append(const char* data, size_t n) override {
+    sha.Update(data, n);
+    bytes += n;
+    return Status::OK();
+  }
+  Digest sha = Digest::Sha256();
+  uint64_t bytes = 0;
+};
+
+std::string HashOf(ByteSource& src) {
+  HashSink sink;
+  std::string buf(1 << 16, '\0');
+  REQUIRE(src.Rewind().ok());
+  for (size_t n = 1; n > 0;) {
+    REQUIRE(src.Read(buf.data(), buf.size(), &n).ok());
+    REQUIRE(sink.Append(buf.data(), n).ok());
+  }
+  return ToHex(sink.sha.Final());
+}
+
+std::string GetText(Storage& storage, const std::string& key) {
+  StringSink sink;
+  const Status s = storage.Get(key, sink);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  return sink.text;
+}
+
+// A /proc/self/status memory figure (VmRSS, VmHWM), in bytes.
+uint64_t ProcStatusBytes(const std::string& field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stoull(line.substr(field.size() + 1)) * 1024;
+  }
+  return 0;
+}
+
+// Resets the peak (VmHWM) to the current RSS, and returns that.
+uint64_t ResetPeakRss() {
+  std::ofstream("/proc/self/clear_refs") << "5";
+  return ProcStatusBytes("VmRSS");
+}
+
+TEST_CASE("round trip: put, exists, get, list, remove, under a prefix") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, UniqueBucket("rt"));
+  options["prefix"] = "popvault/";
+  const S3StorageOptions parsed = Parsed(options);
+  CreateBucket(parsed);
+  auto storage = Open(parsed);
+
+  StringSource message("From: a@example.org\r\n\r\nhello\r\n");
+  REQUIRE(storage->Put("acct/msg-1", message).ok());
+  StringSource empty("");
+  REQUIRE(storage->Put("acct/empty", empty).ok());
+  bool exists = false;
+  REQUIRE(storage->Exists("acct/msg-1", &exists).ok());
+  CHECK(exists);
+  CHECK(GetText(*storage, "acct/msg-1") == "From: a@example.org\r\n\r\nhello\r\n");
+  CHECK(GetText(*storage, "acct/empty").empty());
+
+  std::vector<std::string> keys;
+  REQUIRE(storage
+              ->List("acct/",
+                     [&](const std::string& k) {
+                       keys.push_back(k);
+                       return true;
+                     })
+              .ok());
+  CHECK(keys == std::vector<std::string>{"acct/empty", "acct/msg-1"});
+  CHECK(storage->Sync().ok());
+
+  StringSource replacement("v2");
+  REQUIRE(storage->Put("acct/msg-1", replacement).ok());
+  CHECK(GetText(*storage, "acct/msg-1") == "v2");
+
+  REQUIRE(storage->Remove("acct/msg-1").ok());
+  REQUIRE(storage->Exists("acct/msg-1", &exists).ok());
+  CHECK_FALSE(exists);
+  CHECK(storage->Remove("acct/msg-1").ok());  // absent: still OK
+  StringSink sink;
+  CHECK(storage->Get("acct/msg-1", sink).code() == Status::Code::kNotFound);
+  CHECK(storage->Put("../escape", message).code() == Status::Code::kInvalidArgument);
+
+  // The prefix is really there, seen without it.
+  options.erase("prefix");
+  auto raw = Open(Parsed(options));
+  REQUIRE(raw->Exists("popvault/acct/empty", &exists).ok());
+  CHECK(exists);
+}
+
+TEST_CASE("list: more than one page, ascending, prefixes, early stop; concurrent puts") {
+  REQUIRE_RGW(env);
+  const S3StorageOptions parsed = Parsed(PluginOptions(env, UniqueBucket("list")));
+  CreateBucket(parsed);
+  auto storage = Open(parsed);
+  constexpr int kKeys = 1050;  // RGW pages hold 1000 keys
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = next++; i < kKeys; i = next++) {
+        char key[32];
+        std::snprintf(key, sizeof key, "k/%04d", (i * 7919) % kKeys);  // shuffled order
+        StringSource src(key);
+        if (!storage->Put(key, src).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  REQUIRE(failures == 0);
+
+  std::vector<std::string> keys;
+  REQUIRE(storage
+              ->List("",
+                     [&](const std::string& k) {
+                       keys.push_back(k);
+                       return true;
+                     })
+              .ok());
+  REQUIRE(keys.size() == kKeys);
+  CHECK(std::is_sorted(keys.begin(), keys.end()));
+  CHECK(std::adjacent_find(keys.begin(), keys.end()) == keys.end());
+  CHECK(GetText(*storage, "k/1049") == "k/1049");
+
+  int count = 0;
+  REQUIRE(storage
+              ->List("k/10",
+                     [&](const std::string& k) {
+                       CHECK(k.rfind("k/10", 0) == 0);
+                       ++count;
+                       return true;
+                     })
+              .ok());
+  CHECK(count == 50);  // k/1000 .. k/1049
+  count = 0;
+  REQUIRE(storage->List("k/", [&](const std::string&) { return ++count < 10; }).ok());
+  CHECK(count == 10);
+}
+
+TEST_CASE("multipart: 100 MB in 16 MiB parts, bounded memory, byte-exact read back") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, UniqueBucket("mp"));
+  options["multipart_threshold"] = "64M";
+  options["multipart_part_size"] = "16M";
+  const S3StorageOptions parsed = Parsed(options);
+  CreateBucket(parsed);
+  auto storage = Open(parsed);
+  GeneratedSource big(100'000'000);
+  const std::string expected = HashOf(big);
+
+  uint64_t base = ResetPeakRss();
+  const Status put = storage->Put("big/object", big);
+  const uint64_t put_growth = ProcStatusBytes("VmHWM") - base;
+  INFO(put.ToString());
+  REQUIRE(put.ok());
+  CHECK(put_growth < 40u << 20);  // one 16 MiB part plus buffers
+
+  base = ResetPeakRss();
+  HashSink sink;
+  REQUIRE(storage->Get("big/object", sink).ok());
+  const uint64_t get_growth = ProcStatusBytes("VmHWM") - base;
+  CHECK(sink.bytes == 100'000'000);
+  CHECK(ToHex(sink.sha.Final()) == expected);
+  CHECK(get_growth < 8u << 20);  // streamed, not buffered
+  std::cout << "100 MB object: peak RSS grew by " << put_growth / 1024 << " KiB (multipart put), "
+            << get_growth / 1024 << " KiB (get)\n";
+}
+
+TEST_CASE("multipart: small threshold, last part shorter, replaces an object") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, UniqueBucket("mp5"));
+  options["multipart_threshold"] = "5M";
+  options["multipart_part_size"] = "5M";
+  const S3StorageOptions parsed = Parsed(options);
+  CreateBucket(parsed);
+  auto storage = Open(parsed);
+  StringSource small("small");
+  REQUIRE(storage->Put("obj", small).ok());
+  GeneratedSource source(11 << 20);
+  REQUIRE(storage->Put("obj", source).ok());
+  HashSink sink;
+  REQUIRE(storage->Get("obj", sink).ok());
+  CHECK(sink.bytes == 11u << 20);
+  CHECK(ToHex(sink.sha.Final()) == HashOf(source));
+}
+
+TEST_CASE("a wrong secret fails at once with 403 SignatureDoesNotMatch, not retried") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, UniqueBucket("sig"));
+  CreateBucket(Parsed(options));
+  options["secret_key"] = "WrongSecret/0123456789";
+  options["max_retries"] = "5";
+  std::unique_ptr<Storage> storage;
+  const Status open = OpenS3Storage(Parsed(options), &storage);
+  INFO(open.ToString());
+  CHECK(open.code() == Status::Code::kIOError);
+  CHECK(open.message().find("HTTP 403 SignatureDoesNotMatch") != std::string::npos);
+  CHECK(open.message().find("attempts") == std::string::npos);
+  CHECK(open.message().find("WrongSecret") == std::string::npos);
+
+  std::unique_ptr<S3Client> client;
+  REQUIRE(S3Client::Create(Parsed(options).client, &client).ok());
+  GeneratedSource body(2 << 20);  // large enough to use "Expect: 100-continue"
+  const Status put = client->PutObject("k", body);
+  INFO(put.ToString());
+  CHECK(put.message().find("HTTP 403 SignatureDoesNotMatch") != std::string::npos);
+  CHECK(put.message().find("attempts") == std::string::npos);
+}
+
+TEST_CASE("a body changed after hashing is rejected by the server, not retried, old object kept") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, UniqueBucket("bad"));
+  options["multipart_threshold"] = "5M";
+  options["multipart_part_size"] = "5M";
+  options["max_retries"] = "5";
+  S3StorageOptions parsed = Parsed(options);
+  CreateBucket(parsed);
+  auto good = Open(parsed);
+  StringSource old_body("old object");
+  REQUIRE(good->Put("k", old_body).ok());
+
+  parsed.client.corrupt_bodies_for_test = true;
+  auto corrupting = Open(parsed);
+  auto check_rejected = [](const Status& s) {
+    INFO(s.ToString());
+    CHECK(s.code() == Status::Code::kIOError);
+    CHECK(s.message().find("HTTP 400") != std::string::npos);
+    const bool digest_error = s.message().find("XAmzContentSHA256Mismatch") != std::string::npos ||
+                              s.message().find("BadDigest") != std::string::npos;
+    CHECK(digest_error);
+    CHECK(s.message().find("attempts") == std::string::npos);
+  };
+  StringSource small("new object");
+  check_rejected(corrupting->Put("k", small));
+  GeneratedSource large(2 << 20);  // sent after "100 Continue"
+  check_rejected(corrupting->Put("k", large));
+  GeneratedSource multipart(6 << 20);
+  check_rejected(corrupting->Put("k", multipart));
+  CHECK(GetText(*good, "k") == "old object");
+  bool exists = true;
+  check_rejected(corrupting->Put("fresh", multipart));
+  REQUIRE(good->Exists("fresh", &exists).ok());
+  CHECK_FALSE(exists);
+}
+
+TEST_CASE("a missing bucket is a clear configuration error; the plugin does not create it") {
+  REQUIRE_RGW(env);
+  const std::string bucket = UniqueBucket("missing");
+  std::unique_ptr<Storage> storage;
+  const Status s = OpenS3Storage(Parsed(PluginOptions(env, bucket)), &storage);
+  INFO(s.ToString());
+  CHECK(s.code() == Status::Code::kInvalidArgument);
+  CHECK(s.message().rfind("bucket: ", 0) == 0);
+  CHECK(s.message().find(bucket) != std::string::npos);
+}
+
+TEST_CASE("connection failures are retried, then reported with the attempt count") {
+  REQUIRE_RGW(env);
+  auto options = PluginOptions(env, "unreachable");
+  options["endpoint"] = "http://127.0.0.1:1";  // nothing listens on port 1
+  options["max_retries"] = "2";
+  std::unique_ptr<Storage> storage;
+  const Status s = OpenS3Storage(Parsed(options), &storage);
+  INFO(s.ToString());
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK(s.message().find("after 3 attempts") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace popvault::s3
