@@ -375,6 +375,10 @@ Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* sto
   options.enable_blob_files = true;
   options.min_blob_size = 4096;
   options.enable_blob_garbage_collection = true;
+  // Bounded memory whatever the object sizes: the memtables, which hold
+  // every chunk until a flush, stay small (RocksDB's default is 2 x 64 MiB).
+  options.write_buffer_size = 8 << 20;
+  options.max_write_buffer_number = 2;
   rocksdb::DB* raw = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, path, &raw), "opening store " + path));
