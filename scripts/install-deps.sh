@@ -8,6 +8,10 @@ packages=(
   libpoco-dev librocksdb-dev libzstd-dev zstd catch2
   dovecot-core dovecot-pop3d openssl ca-certificates
   python3 procps
+  # Single-node Ceph (mon + memstore OSD + RGW) for the S3 plugin's tests
+  # (scripts/ceph-rgw.sh); ceph-common brings the ceph/ceph-authtool/monmaptool/
+  # radosgw-admin CLIs. ~62 packages, ~67 MB download, ~270 MB on disk.
+  ceph-mon ceph-osd radosgw ceph-common
 )
 
 missing=()
@@ -24,8 +28,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# policy-rc.d keeps the distribution's dovecot service from starting: the tests
-# and the demo run their own private instances.
+# policy-rc.d keeps the distribution's services (dovecot; ceph-*, lvm2, smartmontools
+# pulled in by Ceph) from starting: the tests and the demo run their own private instances.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
