@@ -15,6 +15,8 @@
 #include <openssl/x509_vfy.h>
 
 #include <csignal>
+#include <cstdio>
+#include <typeinfo>
 #include <istream>
 #include <ostream>
 #include <random>
@@ -96,6 +98,13 @@ bool Is2xx(int status) { return status >= 200 && status < 300; }
 
 std::string Attempts(int attempts) {
   return attempts > 1 ? " (after " + std::to_string(attempts) + " attempts)" : "";
+}
+
+// Poco reports OpenSSL's verdict as a plain SSLException carrying OpenSSL's
+// reason text; a connection reset during a handshake is an SSLException too.
+bool IsCertificateFailure(const Poco::Net::SSLException& e) {
+  return dynamic_cast<const Poco::Net::CertificateValidationException*>(&e) != nullptr ||
+         e.displayText().find("certificate verify failed") != std::string::npos;
 }
 
 // Streams `src` (from its start) into `os`: exactly src.Size() bytes.
@@ -314,7 +323,15 @@ S3Client::Attempt S3Client::Once(const Call& call) {
       a.reply.status = 500;  // S3's documented "200 with an error": a server error
     }
     if (reusable && response.getKeepAlive()) Release(std::move(session));
+  } catch (const Poco::Net::SSLException& e) {
+    // A certificate that failed verification fails again: not retried.
+    if (IsCertificateFailure(e)) {
+      a.fatal = Status::Tls("TLS with " + connect_host_ + ": " + e.displayText());
+    } else if (a.transport_error.empty()) {
+      a.transport_error = e.displayText();
+    }
   } catch (const Poco::Exception& e) {
+    fprintf(stderr, "DEBUG %s %p\n", typeid(e).name(), (void*)dynamic_cast<const Poco::Net::SSLException*>(&e));
     if (a.transport_error.empty()) a.transport_error = e.displayText();
   } catch (const std::exception& e) {
     if (a.transport_error.empty()) a.transport_error = e.what();

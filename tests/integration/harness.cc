@@ -67,7 +67,7 @@ std::string FixtureEnv::operator[](const std::string& key) const {
   return it->second;
 }
 
-Outcome Run(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+Child Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
   std::string dir = MakeTempDir("run");
   std::string out_path = dir + "/out", err_path = dir + "/err";
   posix_spawn_file_actions_t actions;
@@ -84,18 +84,26 @@ Outcome Run(const std::vector<std::string>& argv, const std::vector<std::string>
   posix_spawn_file_actions_destroy(&actions);
   INFO("spawning " << argv[0]);
   REQUIRE(rc == 0);
+  return Child(pid, dir);
+}
+
+Outcome Child::Wait() {
   int status = 0;
-  for (int waited = 0; waitpid(pid, &status, WNOHANG) == 0; ++waited) {
-    if (waited == 6000) kill(pid, SIGKILL);  // 10 minutes: a hang, not a slow test
+  for (int waited = 0; waitpid(pid_, &status, WNOHANG) == 0; ++waited) {
+    if (waited == 6000) kill(pid_, SIGKILL);  // 10 minutes: a hang, not a slow test
     usleep(100 * 1000);
   }
   Outcome o;
   if (WIFEXITED(status)) o.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) o.signal = WTERMSIG(status);
-  o.out = ReadFile(out_path);
-  o.err = ReadFile(err_path);
-  fs::remove_all(dir);
+  o.out = ReadFile(dir_ + "/out");
+  o.err = ReadFile(dir_ + "/err");
+  fs::remove_all(dir_);
   return o;
+}
+
+Outcome Run(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  return Spawn(argv, env).Wait();
 }
 
 std::string HexOf(const std::string& bytes) {
@@ -169,6 +177,7 @@ void Workspace::Rewrite(const Account& account) {
                          << "[store.local]\n"
                          << "plugin = rocksdb\n"
                          << "path = archive\n\n"
+                         << account.store_sections << "\n"
                          << "[account." << account.user << "]\n"
                          << "host = " << (account.host.empty() ? env["POP3_HOST"] : account.host)
                          << "\n"
@@ -178,16 +187,21 @@ void Workspace::Rewrite(const Account& account) {
                          << (account.ca_file.empty() ? env["CA_FILE"] : account.ca_file) << "\n"
                          << "user = " << account.user << "\n"
                          << "password_file = password\n"
-                         << "stores = local\n"
+                         << "stores = " << account.stores << "\n"
                          << "retention = " << account.retention << "\n"
                          << account.extra;
 }
 
-Outcome Workspace::Popvault(const std::string& command, const std::vector<std::string>& args,
-                            const std::vector<std::string>& env) const {
+std::vector<std::string> Workspace::PopvaultArgv(const std::string& command,
+                                                 const std::vector<std::string>& args) const {
   std::vector<std::string> argv = {POPVAULT_BINARY, command, "--config", config_};
   argv.insert(argv.end(), args.begin(), args.end());
-  return Run(argv, env);
+  return argv;
+}
+
+Outcome Workspace::Popvault(const std::string& command, const std::vector<std::string>& args,
+                            const std::vector<std::string>& env) const {
+  return Run(PopvaultArgv(command, args), env);
 }
 
 std::vector<ServerMessage> Workspace::Archived() const {

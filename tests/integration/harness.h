@@ -27,8 +27,22 @@ struct Outcome {
   std::string err;
 };
 
-// Runs argv[0] with arguments, environment additions ("K=V"), capturing
-// stdout and stderr. Bounded by a 10-minute watchdog.
+// A child process started by Spawn; Wait() collects its exit and output.
+class Child {
+ public:
+  Child(int pid, std::string dir) : pid_(pid), dir_(std::move(dir)) {}
+  Outcome Wait();  // bounded by a 10-minute watchdog
+
+ private:
+  int pid_;
+  std::string dir_;  // holds the captured stdout and stderr
+};
+
+// Starts argv[0] with arguments and environment additions ("K=V"),
+// capturing stdout and stderr.
+Child Spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
+
+// Spawn, then Wait.
 Outcome Run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 
 // One message as the reference reader saw it on the server.
@@ -57,7 +71,9 @@ class Workspace {
     std::string host;     // default: POP3_HOST
     std::string ca_file;  // default: CA_FILE
     std::string retention = "keep";
-    std::string extra;  // more "key = value" lines for the account
+    std::string extra;             // more "key = value" lines for the account
+    std::string stores = "local";  // the account's stores
+    std::string store_sections;    // [store.NAME] sections besides [store.local]
   };
 
   explicit Workspace(const Account& account);
@@ -70,6 +86,8 @@ class Workspace {
   // Runs `popvault <command> --config <config> <args...>`.
   Outcome Popvault(const std::string& command, const std::vector<std::string>& args = {},
                    const std::vector<std::string>& env = {}) const;
+  std::vector<std::string> PopvaultArgv(const std::string& command,
+                                        const std::vector<std::string>& args = {}) const;
 
   // `popvault list --json` as (uidl-hex, sha256) per archived message.
   std::vector<ServerMessage> Archived() const;

@@ -2,10 +2,19 @@
 // CTest fixture writes POPVAULT_RGW_ENV; the environment variable of the same
 // name overrides it). Without it the tests print "SKIPPED:". Every request
 // goes to 127.0.0.1 only.
+#include <Poco/Net/Context.h>
+#include <Poco/Net/HTTPRequestHandler.h>
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SecureServerSocket.h>
+
 #include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -228,7 +237,7 @@ TEST_CASE("round trip: put, exists, get, list, remove, under a prefix") {
   CHECK(exists);
 }
 
-TEST_CASE("list: more than one page, ascending, prefixes, early stop; concurrent puts") {
+TEST_CASE("list: more than one page, ascending, prefixes, early stop, concurrent puts") {
   REQUIRE_RGW(env);
   const S3StorageOptions parsed = Parsed(PluginOptions(env, UniqueBucket("list")));
   CreateBucket(parsed);
@@ -384,7 +393,7 @@ TEST_CASE("a body changed after hashing is rejected by the server, not retried, 
   CHECK_FALSE(exists);
 }
 
-TEST_CASE("a missing bucket is a clear configuration error; the plugin does not create it") {
+TEST_CASE("a missing bucket is a clear configuration error and the plugin does not create it") {
   REQUIRE_RGW(env);
   const std::string bucket = UniqueBucket("missing");
   std::unique_ptr<Storage> storage;
@@ -405,6 +414,78 @@ TEST_CASE("connection failures are retried, then reported with the attempt count
   INFO(s.ToString());
   CHECK(s.code() == Status::Code::kIOError);
   CHECK(s.message().find("after 3 attempts") != std::string::npos);
+}
+
+// An HTTPS server on 127.0.0.1 (certificate for DNS:localhost only, made
+// with the openssl CLI) answering every request with an empty listing.
+class TlsServer {
+ public:
+  TlsServer() : dir_(std::filesystem::temp_directory_path() / UniqueBucket("tls")) {
+    std::filesystem::create_directories(dir_);
+    const std::string command =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+        (dir_ / "key.pem").string() + " -out " + cert() + " 2>/dev/null";
+    REQUIRE(std::system(command.c_str()) == 0);
+    Poco::Net::Context::Ptr context =
+        new Poco::Net::Context(Poco::Net::Context::TLS_SERVER_USE, (dir_ / "key.pem").string(),
+                               cert(), "", Poco::Net::Context::VERIFY_NONE);
+    Poco::Net::SecureServerSocket socket(Poco::Net::SocketAddress("127.0.0.1", 0), 16, context);
+    port_ = socket.address().port();
+    server_ = std::make_unique<Poco::Net::HTTPServer>(new Factory, socket,
+                                                      new Poco::Net::HTTPServerParams);
+    server_->start();
+  }
+  ~TlsServer() {
+    server_->stopAll(true);
+    std::filesystem::remove_all(dir_);
+  }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string url(const std::string& host) const {
+    return "https://" + host + ":" + std::to_string(port_);
+  }
+
+ private:
+  class Listing : public Poco::Net::HTTPRequestHandler {
+    void handleRequest(Poco::Net::HTTPServerRequest&,
+                       Poco::Net::HTTPServerResponse& response) override {
+      response.setContentType("application/xml");
+      response.send() << "<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>";
+    }
+  };
+  class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+    Poco::Net::HTTPRequestHandler* createRequestHandler(
+        const Poco::Net::HTTPServerRequest&) override {
+      return new Listing;
+    }
+  };
+
+  std::filesystem::path dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<Poco::Net::HTTPServer> server_;
+};
+
+Status OpenTls(const std::string& endpoint, const std::string& ca_file) {
+  std::map<std::string, std::string> options = {{"endpoint", endpoint}, {"bucket", "tls-test"},
+                                                {"access_key", "AK"},   {"secret_key", "SK"},
+                                                {"max_retries", "3"},   {"timeout", "10"}};
+  if (!ca_file.empty()) options["ca_file"] = ca_file;
+  std::unique_ptr<Storage> storage;
+  return OpenS3Storage(Parsed(options), &storage);
+}
+
+TEST_CASE("https: the certificate must chain to ca_file and name the endpoint host") {
+  TlsServer server;
+  CHECK(OpenTls(server.url("localhost"), server.cert()).ok());
+
+  const Status wrong_name = OpenTls(server.url("127.0.0.1"), server.cert());
+  INFO(wrong_name.ToString());
+  CHECK(wrong_name.code() == Status::Code::kTls);
+  CHECK(wrong_name.message().find("attempts") == std::string::npos);
+
+  const Status untrusted = OpenTls(server.url("localhost"), "");  // system CAs
+  INFO(untrusted.ToString());
+  CHECK(untrusted.code() == Status::Code::kTls);
 }
 
 }  // namespace

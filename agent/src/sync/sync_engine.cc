@@ -10,7 +10,7 @@
 #include <unordered_set>
 
 #include "archive/message_writer.h"
-#include "common/crash_point.h"
+#include "common/test_point.h"
 
 namespace popvault {
 namespace {
@@ -21,12 +21,12 @@ struct ListedMessage {
   LedgerEntry entry;
 };
 
-// Lets crash-safety tests kill the process in the middle of a RETR.
-class CrashPointSink : public ByteSink {
+// Lets tests crash or pause the process in the middle of a RETR.
+class TestPointSink : public ByteSink {
  public:
-  explicit CrashPointSink(ByteSink& next) : next_(next) {}
+  explicit TestPointSink(ByteSink& next) : next_(next) {}
   Status Append(const char* data, size_t n) override {
-    CrashPoint("retr-data");
+    TestPoint("retr-data");
     return next_.Append(data, n);
   }
 
@@ -179,7 +179,7 @@ class AccountSync {
   // rest of the pass; the message waits for it (no DELE) but lands elsewhere.
   Status FetchOne(ListedMessage* m) {
     MessageWriter writer(CompressionLevels(), options_.spool_dir);
-    CrashPointSink sink(writer);
+    TestPointSink sink(writer);
     POPVAULT_RETURN_IF_ERROR(session_->Retr(m->msgno, sink));
     POPVAULT_RETURN_IF_ERROR(writer.Finish());
 
@@ -206,7 +206,7 @@ class AccountSync {
       m->entry.stores.push_back(a->name());
     }
     if (m->entry.stores.empty()) return StoresDown();
-    CrashPoint("stored");
+    TestPoint("stored");
     m->entry.state = MessageState::kStored;
     report_->fetched++;
     report_->fetched_bytes += rec.size;
@@ -250,7 +250,7 @@ class AccountSync {
       if (!m.entry.stores.empty()) entries.push_back(m.entry);
     }
     POPVAULT_RETURN_IF_ERROR(ledger_.Write(entries, /*sync=*/true));
-    CrashPoint("committed");
+    TestPoint("committed");
     for (ListedMessage& m : *pending) {
       if (!m.entry.stores.empty()) stored->push_back(std::move(m));
     }
@@ -266,7 +266,7 @@ class AccountSync {
       if (!InEveryStore(m.entry) || !account_.retention.ShouldDelete(m.entry, now)) continue;
       if (!VerifyEverywhere(m.entry)) continue;
       POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
-      CrashPoint("deleted");
+      TestPoint("deleted");
       LedgerEntry gone = m.entry;
       gone.state = MessageState::kDeleted;
       gone.deleted_at = now;

@@ -164,7 +164,7 @@ TEST_CASE("session: STLS failures are kTls and send no credentials", "[session][
   }
 }
 
-TEST_CASE("session: login errors map response codes; the password never shows",
+TEST_CASE("session: login errors map response codes and the password never shows",
           "[session][codes]") {
   struct Case {
     std::string reply;
