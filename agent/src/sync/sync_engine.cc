@@ -61,6 +61,8 @@ class AccountSync {
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
     POPVAULT_RETURN_IF_ERROR(StoresDown());
+    if (Stopping())
+      return Status::Aborted("stopped for shutdown; the rest waits for the next pass");
     if (report_->verify_failed > 0) {
       return Status::Corruption(std::to_string(report_->verify_failed) +
                                 " stored message(s) failed read-back verification; they stay on "
@@ -70,6 +72,8 @@ class AccountSync {
   }
 
  private:
+  bool Stopping() const { return options_.stop != nullptr && options_.stop->load(); }
+
   int64_t Now() const {
     return options_.clock ? options_.clock() : static_cast<int64_t>(std::time(nullptr));
   }
@@ -152,7 +156,7 @@ class AccountSync {
   Status FetchAll(const std::vector<ListedMessage>& to_fetch, std::vector<ListedMessage>* stored) {
     std::vector<ListedMessage> pending;
     uint64_t pending_bytes = 0;
-    for (size_t i = 0; i < to_fetch.size(); ++i) {
+    for (size_t i = 0; i < to_fetch.size() && !Stopping(); ++i) {
       ListedMessage m = to_fetch[i];
       Status s = FetchOne(&m);
       if (!s.ok()) {
@@ -263,6 +267,7 @@ class AccountSync {
   Status DeleteReleased(const std::vector<ListedMessage>& stored) {
     int64_t now = Now();
     for (const ListedMessage& m : stored) {
+      if (Stopping()) break;
       if (!InEveryStore(m.entry) || !account_.retention.ShouldDelete(m.entry, now)) continue;
       if (!VerifyEverywhere(m.entry)) continue;
       POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));

@@ -19,6 +19,7 @@
 // without QUIT, so the server deletes nothing of that session.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -37,6 +38,10 @@ struct SyncOptions {
   std::function<int64_t()> clock;  // unix seconds; the system clock if empty
   // Opens the POP3 session; Pop3Session::Open if empty (tests pass a fake).
   std::function<Status(const Pop3Options&, std::unique_ptr<Pop3Session>*)> connect;
+  // Shutdown: once *stop is true the pass fetches and marks nothing more,
+  // commits what it stored, QUITs (every DELE sent so far was verified) and
+  // returns Aborted. Not owned; may be null.
+  const std::atomic<bool>* stop = nullptr;
   // Group commit: sync stores and ledger after this many messages or bytes.
   size_t commit_every_messages = 256;
   uint64_t commit_every_bytes = 64ull << 20;

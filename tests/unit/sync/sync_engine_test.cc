@@ -24,6 +24,7 @@ struct FakeServer {
   std::vector<Message> messages;
   std::vector<UidlEntry> listing_override;  // if set, UIDL returns this
   uint32_t fail_retr = 0;                   // RETR of this msgno fails
+  std::function<void(uint32_t)> on_retr;    // called after each RETR
   bool fail_quit = false;
   std::vector<std::string> log;
 
@@ -61,7 +62,9 @@ class FakeSession : public Pop3Session {
     server_.log.push_back("RETR " + std::to_string(msgno));
     if (msgno == server_.fail_retr) return Status::Network("connection reset during RETR");
     const std::string& bytes = server_.messages.at(msgno - 1).bytes;
-    return sink.Append(bytes.data(), bytes.size());
+    Status s = sink.Append(bytes.data(), bytes.size());
+    if (server_.on_retr) server_.on_retr(msgno);
+    return s;
   }
   Status Dele(uint32_t msgno) override {
     server_.log.push_back("DELE " + std::to_string(msgno));
@@ -386,6 +389,23 @@ TEST_CASE("a store whose sync fails does not count as holding the batch") {
   offsite->fail_sync = false;
   REQUIRE(h.Sync().ok());
   CHECK(h.server.messages.empty());
+}
+
+TEST_CASE("a stop request ends the pass after the message in flight, with a clean QUIT") {
+  Harness h;
+  for (int i = 1; i <= 4; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  std::atomic<bool> stop{false};
+  h.options_.stop = &stop;
+  h.server.on_retr = [&](uint32_t msgno) {
+    if (msgno == 2) stop = true;
+  };
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kAborted);
+  CHECK(h.server.CountPrefix("RETR") == 2);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.Sent("QUIT"));
+  CHECK(h.StateOf("uid-2") == MessageState::kStored);  // the one in flight was kept
+  CHECK(h.StateOf("uid-3") == MessageState::kSeen);
 }
 
 TEST_CASE("UIDLs are kept byte-exact, long and odd ones included") {
