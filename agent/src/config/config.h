@@ -44,6 +44,12 @@ struct Config {
   std::string state_dir;
   std::string log_level = "information";
   std::string plugin_dir;  // empty: DefaultPluginDir()
+  std::string log_format = "text";  // text | json
+  std::string log_file;             // empty: console (stderr); else a rotating file
+  bool log_syslog = false;          // also log to syslog
+  std::string audit_log;            // committed deletions; default <state_dir>/audit.log
+  std::string metrics_listen;       // "127.0.0.1:9393"; empty: no HTTP endpoint
+  int max_concurrent_accounts = 4;  // daemon: accounts synced at once
   std::vector<StoreConfig> stores;
   std::vector<AccountConfig> accounts;
 
