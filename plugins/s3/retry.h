@@ -2,12 +2,12 @@
 // so that the policy is unit-testable without a server or a clock.
 //
 // Retried: connection failures and timeouts (no HTTP status), 5xx, 429, and
-// the 400s S3 sends for a stalled upload ("RequestTimeout") or a clock it
-// disagrees with for a moment ("RequestTimeTooSkewed" is NOT one: a skewed
-// clock stays skewed). Never retried: every other 4xx, including signature
-// and payload-hash mismatches (403 SignatureDoesNotMatch, 400 BadDigest,
-// 400 XAmzContentSHA256Mismatch): resending the same bytes with the same
-// credentials gives the same answer, and the caller must see the error.
+// 400 RequestTimeout, which is S3's server-side timeout on a stalled upload
+// (a timeout like ours, not a client mistake). Never retried: every other
+// 4xx, including signature, clock and payload-hash errors (403
+// SignatureDoesNotMatch, 403 RequestTimeTooSkewed, 400 BadDigest, 400
+// XAmzContentSHA256Mismatch): resending the same bytes with the same
+// credentials and clock gives the same answer, and the caller must see it.
 #pragma once
 
 #include <chrono>

@@ -15,8 +15,6 @@
 #include <openssl/x509_vfy.h>
 
 #include <csignal>
-#include <cstdio>
-#include <typeinfo>
 #include <istream>
 #include <ostream>
 #include <random>
@@ -331,7 +329,6 @@ S3Client::Attempt S3Client::Once(const Call& call) {
       a.transport_error = e.displayText();
     }
   } catch (const Poco::Exception& e) {
-    fprintf(stderr, "DEBUG %s %p\n", typeid(e).name(), (void*)dynamic_cast<const Poco::Net::SSLException*>(&e));
     if (a.transport_error.empty()) a.transport_error = e.displayText();
   } catch (const std::exception& e) {
     if (a.transport_error.empty()) a.transport_error = e.what();

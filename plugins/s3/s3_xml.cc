@@ -14,7 +14,7 @@ namespace {
 using Poco::XML::Element;
 using Poco::XML::Node;
 
-// The document's root element, or null when `xml` is not well-formed.
+// The parsed document, or null when `xml` is not well-formed.
 Poco::AutoPtr<Poco::XML::Document> Parse(std::string_view xml) {
   Poco::XML::DOMParser parser;
   parser.setFeature(Poco::XML::XMLReader::FEATURE_EXTERNAL_GENERAL_ENTITIES, false);

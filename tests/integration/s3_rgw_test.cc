@@ -2,6 +2,7 @@
 // CTest fixture writes POPVAULT_RGW_ENV; the environment variable of the same
 // name overrides it). Without it the tests print "SKIPPED:". Every request
 // goes to 127.0.0.1 only.
+#include <Poco/ClassLoader.h>
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "digest.h"
+#include "popvault/storage_plugin.h"
 #include "s3_client.h"
 #include "s3_storage.h"
 
@@ -235,6 +237,34 @@ TEST_CASE("round trip: put, exists, get, list, remove, under a prefix") {
   auto raw = Open(Parsed(options));
   REQUIRE(raw->Exists("popvault/acct/empty", &exists).ok());
   CHECK(exists);
+}
+
+TEST_CASE("the plugin library loads, declares its options and opens a store") {
+  REQUIRE_RGW(env);
+  const std::string bucket = UniqueBucket("plugin");
+  CreateBucket(Parsed(PluginOptions(env, bucket)));
+  Poco::ClassLoader<StoragePlugin> loader;
+  loader.loadLibrary(POPVAULT_S3_PLUGIN);
+  {
+    std::unique_ptr<StoragePlugin> plugin(loader.create("StoragePlugin"));
+    std::map<std::string, PluginOption> declared;
+    for (const PluginOption& o : plugin->Options()) declared[o.name] = o;
+    CHECK(declared.at("endpoint").required);
+    CHECK(declared.at("bucket").required);
+    CHECK(declared.at("secret_key").secret);
+    CHECK(declared.at("ca_file").is_path);
+    CHECK(declared.at("secret_key_file").is_path);
+    for (const auto& [name, value] : PluginOptions(env, bucket)) CHECK(declared.count(name));
+
+    std::unique_ptr<Storage> storage;
+    const Status s = plugin->Open(PluginOptions(env, bucket), &storage);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    StringSource src("via plugin");
+    REQUIRE(storage->Put("p", src).ok());
+    CHECK(GetText(*storage, "p") == "via plugin");
+  }
+  loader.unloadLibrary(POPVAULT_S3_PLUGIN);
 }
 
 TEST_CASE("list: more than one page, ascending, prefixes, early stop, concurrent puts") {
