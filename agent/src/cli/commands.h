@@ -21,6 +21,7 @@ struct Args {
   std::string id;
   std::string output;
   bool json = false;
+  bool dry_run = false;
 };
 
 void SetUpLogging(const std::string& level);
@@ -57,5 +58,8 @@ int List(Context& ctx, const Args& args);
 int Cat(Context& ctx, const Args& args);
 int Export(Context& ctx, const Args& args);
 int CheckConfig(const Args& args);
+// retention_command.cc: what sync would delete from the servers (--dry-run
+// only; without it, a usage error).
+int Retention(Context& ctx, const Args& args);
 
 }  // namespace popvault

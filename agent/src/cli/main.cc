@@ -20,6 +20,9 @@ constexpr const char* kUsage =
     "  export --output DIR [--account NAME]\n"
     "                                  write every archived message of every (or one)\n"
     "                                  account to DIR/ACCOUNT/SHA256.eml, verified\n"
+    "  retention --dry-run [--account NAME]\n"
+    "                                  show what sync would delete from the server\n"
+    "                                  now or later, and why (connects read-only)\n"
     "  check-config                    validate the config file\n";
 
 Status ParseArgs(int argc, char** argv, Args* args) {
@@ -40,6 +43,8 @@ Status ParseArgs(int argc, char** argv, Args* args) {
       POPVAULT_RETURN_IF_ERROR(value(&args->output));
     } else if (a == "--json") {
       args->json = true;
+    } else if (a == "--dry-run") {
+      args->dry_run = true;
     } else if (args->command == "cat" && args->id.empty() && a[0] != '-') {
       args->id = a;
     } else {
@@ -66,7 +71,7 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (args.command == "check-config") return CheckConfig(args);
-  static const std::set<std::string> kCommands = {"sync", "list", "cat", "export"};
+  static const std::set<std::string> kCommands = {"sync", "list", "cat", "export", "retention"};
   if (!kCommands.count(args.command)) {
     std::cerr << "popvault: unknown command '" << args.command << "'\n" << kUsage;
     return 2;
@@ -80,6 +85,7 @@ int Main(int argc, char** argv) {
   if (args.command == "sync") return Sync(ctx, args);
   if (args.command == "list") return List(ctx, args);
   if (args.command == "export") return Export(ctx, args);
+  if (args.command == "retention") return Retention(ctx, args);
   return Cat(ctx, args);
 }
 

@@ -11,6 +11,7 @@
 
 #include "archive/message_writer.h"
 #include "common/test_point.h"
+#include "sync/retention_plan.h"
 
 namespace popvault {
 namespace {
@@ -52,11 +53,17 @@ class AccountSync {
     POPVAULT_RETURN_IF_ERROR(session_->Uidl(&listing));
     report_->listed = listing.size();
     report_->listing_trusted = ListingIsTrustworthy(listing);
+    if (!report_->listing_trusted) {
+      log_.warning(
+          "account %s: the server's UIDL listing has duplicates or gaps; archiving "
+          "without deleting anything this pass",
+          account_.name);
+    }
 
-    std::vector<ListedMessage> to_fetch, stored;
-    POPVAULT_RETURN_IF_ERROR(Classify(listing, &to_fetch, &stored));
-    POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch, &stored));
-    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(stored));
+    std::vector<ListedMessage> to_fetch;
+    POPVAULT_RETURN_IF_ERROR(Classify(listing, &to_fetch));
+    POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
+    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing));
 
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
@@ -78,22 +85,6 @@ class AccountSync {
     return options_.clock ? options_.clock() : static_cast<int64_t>(std::time(nullptr));
   }
 
-  // RFC 1939 promises unique UIDLs and consecutive message numbers. A server
-  // that breaks either cannot be trusted to DELE the message we verified.
-  bool ListingIsTrustworthy(const std::vector<UidlEntry>& listing) {
-    std::unordered_set<std::string> uidls;
-    for (size_t i = 0; i < listing.size(); ++i) {
-      if (listing[i].msgno != i + 1 || !uidls.insert(listing[i].uidl).second) {
-        log_.warning(
-            "account %s: the server's UIDL listing has duplicates or gaps; archiving "
-            "without deleting anything this pass",
-            account_.name);
-        return false;
-      }
-    }
-    return true;
-  }
-
   bool InEveryStore(const LedgerEntry& entry) const {
     std::set<std::string> have(entry.stores.begin(), entry.stores.end());
     for (const Archive* a : archives_) {
@@ -102,11 +93,9 @@ class AccountSync {
     return true;
   }
 
-  // Splits the listing into messages to fetch and messages already stored;
-  // records new UIDLs as kSeen and stored messages the server no longer
-  // lists as kDeleted.
-  Status Classify(const std::vector<UidlEntry>& listing, std::vector<ListedMessage>* to_fetch,
-                  std::vector<ListedMessage>* stored) {
+  // Picks the messages to fetch (not yet in every store); records new UIDLs
+  // as kSeen and stored messages the server no longer lists as kDeleted.
+  Status Classify(const std::vector<UidlEntry>& listing, std::vector<ListedMessage>* to_fetch) {
     std::vector<LedgerEntry> updates;
     std::unordered_set<std::string> listed;
     for (const UidlEntry& u : listing) {
@@ -129,7 +118,7 @@ class AccountSync {
         updates.push_back(m.entry);
       }
       bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
-      (archived ? stored : to_fetch)->push_back(std::move(m));
+      if (!archived) to_fetch->push_back(std::move(m));
     }
     if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(MarkGone(listed, &updates));
     log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
@@ -153,7 +142,7 @@ class AccountSync {
     });
   }
 
-  Status FetchAll(const std::vector<ListedMessage>& to_fetch, std::vector<ListedMessage>* stored) {
+  Status FetchAll(const std::vector<ListedMessage>& to_fetch) {
     std::vector<ListedMessage> pending;
     uint64_t pending_bytes = 0;
     for (size_t i = 0; i < to_fetch.size() && !Stopping(); ++i) {
@@ -162,7 +151,7 @@ class AccountSync {
       if (!s.ok()) {
         // What is already in the stores is worth keeping: commit it, so a
         // retry does not fetch it again. The error still ends the pass.
-        Status commit = CommitStored(&pending, stored);
+        Status commit = CommitStored(&pending);
         if (!commit.ok()) log_.error("account %s: %s", account_.name, commit.ToString());
         return s;
       }
@@ -170,12 +159,12 @@ class AccountSync {
       pending.push_back(std::move(m));
       if (pending.size() >= options_.commit_every_messages ||
           pending_bytes >= options_.commit_every_bytes) {
-        POPVAULT_RETURN_IF_ERROR(CommitStored(&pending, stored));
+        POPVAULT_RETURN_IF_ERROR(CommitStored(&pending));
         pending_bytes = 0;
         log_.information("account %s: fetched %z of %z", account_.name, i + 1, to_fetch.size());
       }
     }
-    return CommitStored(&pending, stored);
+    return CommitStored(&pending);
   }
 
   // RETR into the codec layers, then into each store that lacks the message
@@ -241,7 +230,7 @@ class AccountSync {
   // them, so a durable kStored entry never refers to a lost object. A store
   // whose Sync fails is dropped from the batch's entries (its copies may be
   // lost); entries left with no store are not committed.
-  Status CommitStored(std::vector<ListedMessage>* pending, std::vector<ListedMessage>* stored) {
+  Status CommitStored(std::vector<ListedMessage>* pending) {
     if (pending->empty()) return Status::OK();
     for (Archive* a : archives_) {
       if (down_.count(a->name())) continue;
@@ -255,21 +244,23 @@ class AccountSync {
     }
     POPVAULT_RETURN_IF_ERROR(ledger_.Write(entries, /*sync=*/true));
     TestPoint("committed");
-    for (ListedMessage& m : *pending) {
-      if (!m.entry.stores.empty()) stored->push_back(std::move(m));
-    }
     pending->clear();
     return Status::OK();
   }
 
-  // Every message in `stored` has a synced kStored entry. Those the policy
-  // releases are read back from every store and only then marked with DELE.
-  Status DeleteReleased(const std::vector<ListedMessage>& stored) {
+  // Plans from the ledger, as the dry run does (every kStored entry is synced
+  // by now). Messages the plan releases are read back from every store and
+  // only then marked with DELE.
+  Status DeleteReleased(const std::vector<UidlEntry>& listing) {
     int64_t now = Now();
-    for (const ListedMessage& m : stored) {
+    std::vector<ListEntry> sizes;
+    if (account_.retention.NeedsSizes()) POPVAULT_RETURN_IF_ERROR(session_->List(&sizes));
+    std::vector<PlannedMessage> plan;
+    POPVAULT_RETURN_IF_ERROR(PlanRetention(account_, ledger_, listing, sizes, now, &plan));
+    for (const PlannedMessage& m : plan) {
       if (Stopping()) break;
-      if (!InEveryStore(m.entry) || !account_.retention.ShouldDelete(m.entry, now)) continue;
-      if (!VerifyEverywhere(m.entry)) continue;
+      if (m.decision.verdict != RetentionDecision::Verdict::kDeleteNow) continue;
+      if (!InEveryStore(m.entry) || !VerifyEverywhere(m.entry)) continue;
       POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
       TestPoint("deleted");
       LedgerEntry gone = m.entry;
@@ -305,13 +296,34 @@ class AccountSync {
     return true;
   }
 
+  // QUIT committed the DELEs: audit them, then record them. The deletions
+  // happened whatever the audit log says, so its failure must not cost the
+  // ledger update; it is logged and returned after it.
   Status CommitDeleted() {
     report_->deleted = deleted_.size();
     if (!deleted_.empty()) {
       log_.information("account %s: server deleted %z archived messages", account_.name,
                        deleted_.size());
     }
-    return ledger_.Write(deleted_, /*sync=*/true);
+    Status audit = AuditDeleted();
+    if (!audit.ok()) {
+      log_.critical("account %s: %z deletions committed by the server are NOT in the audit log: %s",
+                    account_.name, deleted_.size(), audit.ToString());
+    }
+    POPVAULT_RETURN_IF_ERROR(ledger_.Write(deleted_, /*sync=*/true));
+    return audit;
+  }
+
+  Status AuditDeleted() {
+    if (options_.audit_log == nullptr || deleted_.empty()) return Status::OK();
+    std::vector<std::string> stores;
+    for (const Archive* a : archives_) stores.push_back(a->name());
+    std::vector<AuditDeletion> lines;
+    int64_t now = Now();
+    for (const LedgerEntry& e : deleted_) {
+      lines.push_back({account_.name, e.record.uidl, e.record.sha256, e.record.size, stores, now});
+    }
+    return options_.audit_log->Append(lines);
   }
 
   const AccountConfig& account_;

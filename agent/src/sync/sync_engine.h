@@ -8,10 +8,13 @@
 //     RETR -> MessageWriter         SHA-256 + zstd + header capture, streaming
 //     Archive::PutMessage/PutRecord in every store of the account
 //     group commit                  Archive::Sync, then Ledger::Write(kStored, sync)
-//   for each stored message the retention policy releases:
+//   PlanRetention                   the policy over the whole listing (LIST
+//                                   octets if it needs sizes), from the ledger
+//   for each stored message the plan releases:
 //     Archive::VerifyMessage        read back + SHA-256, in every store
 //     DELE
 //   QUIT                            the server commits the DELEs
+//   AuditLog::Append                one fsync'd line per committed deletion
 //   Ledger::Write(kDeleted)
 //
 // No DELE is sent for a message whose kStored ledger entry (and the stored
@@ -30,6 +33,7 @@
 #include "ledger/ledger.h"
 #include "pop3/pop3_session.h"
 #include "popvault/status.h"
+#include "retention/audit_log.h"
 
 namespace popvault {
 
@@ -42,6 +46,9 @@ struct SyncOptions {
   // commits what it stored, QUITs (every DELE sent so far was verified) and
   // returns Aborted. Not owned; may be null.
   const std::atomic<bool>* stop = nullptr;
+  // Every deletion QUIT committed is appended here before the ledger records
+  // it. Not owned; may be null (no audit trail).
+  AuditLog* audit_log = nullptr;
   // Group commit: sync stores and ledger after this many messages or bytes.
   size_t commit_every_messages = 256;
   uint64_t commit_every_bytes = 64ull << 20;

@@ -2,13 +2,16 @@
 // made to fail: the safety rules that Dovecot alone cannot provoke.
 #include "sync/sync_engine.h"
 
+#include <Poco/JSON/Parser.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 
 #include "rocksdb_storage.h"
+#include "sync/retention_plan.h"
 
 namespace popvault {
 namespace {
@@ -57,7 +60,14 @@ class FakeSession : public Pop3Session {
     }
     return Status::OK();
   }
-  Status List(std::vector<ListEntry>*) override { return Status::NotSupported("LIST"); }
+  Status List(std::vector<ListEntry>* entries) override {
+    server_.log.push_back("LIST");
+    entries->clear();
+    for (size_t i = 0; i < server_.messages.size(); ++i) {
+      entries->push_back({static_cast<uint32_t>(i + 1), server_.messages[i].bytes.size()});
+    }
+    return Status::OK();
+  }
   Status Retr(uint32_t msgno, ByteSink& sink) override {
     server_.log.push_back("RETR " + std::to_string(msgno));
     if (msgno == server_.fail_retr) return Status::Network("connection reset during RETR");
@@ -120,6 +130,33 @@ class FaultyStorage : public Storage {
   std::unique_ptr<Storage> base_;
 };
 
+struct StringSink : ByteSink {
+  std::string bytes;
+  Status Append(const char* d, size_t n) override {
+    bytes.append(d, n);
+    return Status::OK();
+  }
+};
+
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  Status Read(char* buf, size_t cap, size_t* n) override {
+    *n = data_.copy(buf, cap, pos_);
+    pos_ += *n;
+    return Status::OK();
+  }
+  Status Rewind() override {
+    pos_ = 0;
+    return Status::OK();
+  }
+  uint64_t Size() const override { return data_.size(); }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
 class Harness {
  public:
   Harness() {
@@ -131,7 +168,7 @@ class Harness {
     account_.name = "acct";
     account_.retention = RetentionPolicy(RetentionPolicy::Kind::kDeleteAfterArchive);
     options_.spool_dir = dir_;
-    options_.clock = [] { return int64_t{1700000000}; };
+    options_.clock = [this] { return now; };
     options_.connect = [this](const Pop3Options&, std::unique_ptr<Pop3Session>* s) {
       *s = std::make_unique<FakeSession>(server);
       return Status::OK();
@@ -161,7 +198,35 @@ class Harness {
     return ledger_->Get("acct", uidl, &e).ok();
   }
 
+  Status Preview(RetentionPreview* preview) {
+    server.log.clear();
+    return PreviewRetention(account_, *ledger_, options_, preview);
+  }
+
+  void Retain(const std::string& policy) {
+    REQUIRE(RetentionPolicy::Parse(policy, &account_.retention).ok());
+  }
+
+  LedgerEntry EntryOf(const std::string& uidl) {
+    LedgerEntry e;
+    REQUIRE(ledger_->Get("acct", uidl, &e).ok());
+    return e;
+  }
+
+  // Overwrites the object of `victim`'s content in "local" with that of
+  // `donor`: a valid frame, the wrong content.
+  void SwapObject(const std::string& victim, const std::string& donor) {
+    std::string victim_sha = EntryOf(victim).record.sha256;
+    StringSink object;
+    REQUIRE(storage_->Get(Archive::MessageKey(EntryOf(donor).record.sha256), object).ok());
+    StringSource src(object.bytes);
+    REQUIRE(storage_->Put(Archive::MessageKey(victim_sha), src).ok());
+  }
+
+  const std::string& dir() const { return dir_; }
+
   FakeServer server;
+  int64_t now = 1700000000;  // what options_.clock returns
   // Adds a RocksDB-backed store to the account; returns its fault switches.
   FaultyStorage* AddStore(const std::string& name) {
     std::unique_ptr<Storage> rocks;
@@ -182,33 +247,6 @@ class Harness {
   std::string dir_;
   std::unique_ptr<Ledger> ledger_;
   std::vector<std::unique_ptr<Archive>> archives_;
-};
-
-struct StringSink : ByteSink {
-  std::string bytes;
-  Status Append(const char* d, size_t n) override {
-    bytes.append(d, n);
-    return Status::OK();
-  }
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = data_.copy(buf, cap, pos_);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
 };
 
 std::string Message(int i) {
@@ -416,6 +454,224 @@ TEST_CASE("UIDLs are kept byte-exact, long and odd ones included") {
   REQUIRE(h.Sync().ok());
   CHECK(h.StateOf(odd) == MessageState::kStored);
   CHECK_FALSE(h.InLedger(std::string(200, 'x')));
+}
+
+constexpr int64_t kDay = 86400;
+constexpr int64_t kT0 = 1700000000;
+
+// A message of exactly `octets` bytes, distinct per i.
+std::string SizedMessage(int i, size_t octets) {
+  std::string m = "Subject: sized " + std::to_string(i) + "\r\n\r\n";
+  m.resize(octets, 'x');
+  return m;
+}
+
+std::vector<std::string> Deletes(const FakeServer& server) {
+  std::vector<std::string> out;
+  for (const std::string& c : server.log) {
+    if (c.rfind("DELE", 0) == 0) out.push_back(c);
+  }
+  return out;
+}
+
+TEST_CASE("delete_after_days deletes when the ledger's archive time is N days old, not before") {
+  Harness h;
+  h.Retain("delete_after_days:30");
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  h.now = kT0 + 10 * kDay;
+  h.server.Add("c", Message(3));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.EntryOf("c").record.archived_at == kT0 + 10 * kDay);
+
+  h.now = kT0 + 30 * kDay - 1;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  h.now = kT0 + 30 * kDay;
+  REQUIRE(h.Sync().ok());
+  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 1", "DELE 2"});
+  CHECK(h.StateOf("a") == MessageState::kDeleted);
+  CHECK(h.EntryOf("a").deleted_at == kT0 + 30 * kDay);
+  CHECK(h.StateOf("c") == MessageState::kStored);
+  CHECK(h.server.messages.size() == 1);
+}
+
+TEST_CASE("delete_after_days never deletes a message whose stored copy fails verification") {
+  Harness h;
+  h.Retain("delete_after_days:1");
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+  h.SwapObject("a", "b");
+
+  h.now = kT0 + 2 * kDay;
+  SyncReport report;
+  CHECK(h.Sync(&report).code() == Status::Code::kCorruption);
+  CHECK(report.verify_failed == 1);
+  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 2"});
+  CHECK(h.StateOf("a") == MessageState::kSeen);
+
+  // Fetched again, its archive time starts over: still not due.
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.Sent("RETR 1"));
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.EntryOf("a").record.archived_at == kT0 + 2 * kDay);
+  CHECK(h.server.messages.size() == 1);
+}
+
+TEST_CASE("max_server_bytes asks LIST and deletes the oldest until the mailbox fits") {
+  Harness h;
+  h.Retain("max_server_bytes:1000");
+  for (int i = 1; i <= 4; ++i) h.server.Add("uid-" + std::to_string(i), SizedMessage(i, 400));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"UIDL", "RETR 1", "RETR 2", "RETR 3", "RETR 4",
+                                                 "LIST", "DELE 1", "DELE 2", "QUIT"});
+  REQUIRE(h.Sync().ok());  // 800 octets left: nothing more
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.messages.size() == 2);
+}
+
+TEST_CASE("policies without a size term do not send LIST") {
+  Harness h;
+  h.Retain("keep_newest:2");
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  REQUIRE(h.Sync().ok());
+  CHECK_FALSE(h.server.Sent("LIST"));
+  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 1"});
+}
+
+TEST_CASE("keep_newest counts messages not yet archived, and never deletes them") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  h.Retain("keep_newest:1");
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  offsite->fail_put = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.server.CountPrefix("DELE") == 0);  // neither is in every store
+  offsite->fail_put = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 1"});
+}
+
+TEST_CASE("the dry run predicts exactly what the next pass deletes, and changes nothing") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  h.Retain("keep");
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  REQUIRE(h.Sync().ok());
+  h.now = kT0 + 20 * kDay;
+  for (int i = 4; i <= 6; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  REQUIRE(h.Sync().ok());
+  offsite->fail_put = true;
+  h.server.Add("uid-7", Message(7));
+  CHECK_FALSE(h.Sync().ok());  // uid-7 is in "local" only
+  offsite->fail_put = false;
+  h.server.Add("uid-8", Message(8));  // not fetched yet
+
+  h.now = kT0 + 31 * kDay;
+  h.Retain("delete_after_days:30, keep_newest:4");
+  RetentionPreview preview;
+  REQUIRE(h.Preview(&preview).ok());
+  CHECK(h.server.log == std::vector<std::string>{"UIDL", "LIST", "QUIT"});
+  CHECK_FALSE(h.InLedger("uid-8"));
+  REQUIRE(preview.plan.size() == 8);
+  std::vector<std::string> predicted, described;
+  for (const PlannedMessage& m : preview.plan) {
+    if (m.decision.verdict == RetentionDecision::Verdict::kDeleteNow) {
+      predicted.push_back("DELE " + std::to_string(m.msgno));
+    }
+    described.push_back(DescribeDecision(m));
+  }
+  std::string later = "would delete at " + FormatTimestamp(kT0 + 50 * kDay);
+  CHECK(described == std::vector<std::string>{"would delete now (delete_after_days:30)",
+                                              "would delete now (delete_after_days:30)",
+                                              "would delete now (delete_after_days:30)",
+                                              "would delete now (keep_newest:4)", later, later,
+                                              "waits for store offsite", "not archived yet"});
+  const PlannedMessage& first = preview.plan[0];
+  CHECK(FormatPlannedMessage(first) == "uid-1  " + first.entry.record.sha256.substr(0, 16) + "  " +
+                                           std::to_string(Message(1).size()) + "  " +
+                                           FormatTimestamp(kT0) +
+                                           "  would delete now (delete_after_days:30)");
+  CHECK(FormatPlannedMessage(preview.plan[7]) ==
+        "uid-8  -  " + std::to_string(Message(8).size()) + "  -  not archived yet");
+
+  REQUIRE(h.Sync().ok());
+  CHECK(Deletes(h.server) == predicted);
+
+  h.Retain("keep");
+  REQUIRE(h.Preview(&preview).ok());
+  CHECK(DescribeDecision(preview.plan[0]) == "kept (policy)");
+}
+
+TEST_CASE("the dry run of an untrusted listing plans nothing") {
+  Harness h;
+  h.server.Add("same", Message(1));
+  h.server.Add("same", Message(2));
+  RetentionPreview preview;
+  REQUIRE(h.Preview(&preview).ok());
+  CHECK_FALSE(preview.listing_trusted);
+  CHECK(preview.plan.empty());
+}
+
+std::vector<Poco::JSON::Object::Ptr> AuditLines(const std::string& path) {
+  std::vector<Poco::JSON::Object::Ptr> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    Poco::JSON::Parser parser;
+    out.push_back(parser.parse(line).extract<Poco::JSON::Object::Ptr>());
+  }
+  return out;
+}
+
+TEST_CASE("every deletion QUIT committed is one JSON line in the audit log") {
+  Harness h;
+  h.AddStore("offsite");
+  std::unique_ptr<AuditLog> audit;
+  std::string path = h.dir() + "/audit/audit.log";
+  REQUIRE(AuditLog::Open(path, &audit).ok());
+  h.options_.audit_log = audit.get();
+  const std::string odd_uidl = "odd %\x01";
+  h.server.Add(odd_uidl, Message(1));
+  h.server.Add("b", Message(2));
+  h.server.fail_quit = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(AuditLines(path).empty());  // QUIT failed: nothing is known to be deleted
+
+  h.server.fail_quit = false;
+  h.now = kT0 + 5;
+  REQUIRE(h.Sync().ok());
+  std::vector<Poco::JSON::Object::Ptr> lines = AuditLines(path);
+  REQUIRE(lines.size() == 2);
+  const Poco::JSON::Object& first = *lines[0];
+  CHECK(first.getValue<std::string>("event") == "deleted");
+  CHECK(first.getValue<std::string>("account") == "acct");
+  CHECK(first.getValue<std::string>("uidl") == EncodeUidl(odd_uidl));
+  CHECK(first.getValue<std::string>("sha256") == h.EntryOf(odd_uidl).record.sha256);
+  CHECK(first.getValue<uint64_t>("size") == Message(1).size());
+  CHECK(first.getValue<int64_t>("unix_time") == kT0 + 5);
+  CHECK(first.getValue<std::string>("time") == FormatTimestamp(kT0 + 5));
+  Poco::JSON::Array::Ptr stores = first.getArray("stores_verified");
+  REQUIRE(stores->size() == 2);
+  CHECK(stores->getElement<std::string>(0) == "local");
+  CHECK(stores->getElement<std::string>(1) == "offsite");
+  CHECK(lines[1]->getValue<std::string>("uidl") == "b");
+}
+
+TEST_CASE("a failing audit log is an error, but the committed deletions are still recorded") {
+  Harness h;
+  std::unique_ptr<AuditLog> audit;
+  REQUIRE(AuditLog::Open("/dev/full", &audit).ok());
+  h.options_.audit_log = audit.get();
+  h.server.Add("a", Message(1));
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("audit log /dev/full"));
+  CHECK(h.server.messages.empty());
+  CHECK(h.StateOf("a") == MessageState::kDeleted);
 }
 
 }  // namespace
