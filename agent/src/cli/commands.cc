@@ -1,12 +1,7 @@
 #include "cli/commands.h"
 
-#include <Poco/AutoPtr.h>
-#include <Poco/ConsoleChannel.h>
-#include <Poco/FormattingChannel.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/Logger.h>
-#include <Poco/PatternFormatter.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -18,12 +13,10 @@
 namespace popvault {
 
 void SetUpLogging(const std::string& level) {
-  Poco::AutoPtr<Poco::PatternFormatter> format(
-      new Poco::PatternFormatter("%Y-%m-%d %H:%M:%S %p %s: %t"));
-  Poco::AutoPtr<Poco::ConsoleChannel> console(new Poco::ConsoleChannel(std::cerr));
-  Poco::AutoPtr<Poco::FormattingChannel> channel(new Poco::FormattingChannel(format, console));
-  Poco::Logger::root().setChannel(channel);
-  Poco::Logger::root().setLevel(level);
+  Config config;
+  config.log_level = level;
+  // Console only: nothing to open, so nothing can fail.
+  (void)SetUpLogging(config);
 }
 
 namespace {
@@ -273,15 +266,23 @@ int CheckConfig(const Args& args) {
   Config config;
   Status s = LoadConfig(args.config_path, &config);
   PluginLoader loader(config.plugin_dir.empty() ? DefaultPluginDir() : config.plugin_dir);
+  // Each store's plugin options, so the rendering can mask the secret ones.
+  std::map<std::string, std::vector<PluginOption>> plugin_options;
   for (size_t i = 0; s.ok() && i < config.stores.size(); ++i) {
-    s = loader.CheckStore(config, config.stores[i]);
+    const StoreConfig& store = config.stores[i];
+    StoragePlugin* plugin = nullptr;
+    s = loader.CheckStore(config, store);
+    if (s.ok()) s = loader.Load(store.plugin, &plugin);
+    if (s.ok()) plugin_options[store.name] = plugin->Options();
   }
+  for (const std::string& w : config.warnings) std::cerr << "popvault: warning: " << w << "\n";
   if (!s.ok()) {
     std::cerr << "popvault: " << s.message() << "\n";
     return 1;
   }
-  std::cout << config.path << ": OK (" << config.accounts.size() << " account(s), "
-            << config.stores.size() << " store(s))\n";
+  std::cout << RenderEffectiveConfig(config, plugin_options);
+  std::cout << "; OK: " << config.accounts.size() << " account(s), " << config.stores.size()
+            << " store(s)\n";
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include "archive/archive.h"
 #include "config/config.h"
 #include "ledger/ledger.h"
+#include "logging/logging.h"
 #include "plugin_loader/plugin_loader.h"
 
 namespace popvault {
@@ -24,13 +25,16 @@ struct Args {
   bool dry_run = false;
 };
 
+// Transitional, for run_command.cc: the [agent] defaults with `level`.
+// Everything else calls SetUpLogging(const Config&) (logging/logging.h).
 void SetUpLogging(const std::string& level);
 
 // What every command but check-config needs: the config, the ledger and the
 // stores (opened on first use).
 class Context {
  public:
-  // Loads the config and sets up logging and the plugin loader.
+  // Loads the config and sets up logging (logs the config's warnings) and
+  // the plugin loader.
   Status Open(const std::string& config_path);
 
   const Config& config() const { return config_; }

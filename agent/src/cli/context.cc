@@ -1,3 +1,5 @@
+#include <Poco/Logger.h>
+
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -6,7 +8,8 @@ namespace popvault {
 
 Status Context::Open(const std::string& config_path) {
   POPVAULT_RETURN_IF_ERROR(LoadConfig(config_path, &config_));
-  SetUpLogging(config_.log_level);
+  POPVAULT_RETURN_IF_ERROR(SetUpLogging(config_));
+  for (const std::string& w : config_.warnings) Poco::Logger::get("config").warning(w);
   loader_ = std::make_unique<PluginLoader>(config_.plugin_dir.empty() ? DefaultPluginDir()
                                                                       : config_.plugin_dir);
   std::error_code ec;

@@ -1,256 +1,373 @@
 #include "config/config.h"
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <charconv>
+#include <climits>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <map>
+#include <regex>
 #include <set>
 #include <sstream>
-
-#include "config/ini_file.h"
 
 namespace popvault {
 namespace {
 
 namespace fs = std::filesystem;
+using Poco::JSON::Object;
 
-// Reads one section's keys, checking each against the section's allowed set
-// and producing errors that name file, line, section and key.
-class SectionReader {
- public:
-  SectionReader(const std::string& path, const IniSection& section)
-      : path_(path), section_(section) {}
+Status SectionError(const IniSection& s, const std::string& what) {
+  return Status::InvalidArgument(s.file + ":" + std::to_string(s.line) + ": [" + s.name + "] " +
+                                 what);
+}
 
-  Status CheckKeys(const std::set<std::string>& allowed) const {
-    for (const IniEntry& e : section_.entries) {
-      if (!allowed.count(e.key)) return Error(e, "unknown key");
+Status KeyError(const IniSection& s, const IniEntry& e, const std::string& what) {
+  return ConfigKeyError(s.file, s.name, e, what);
+}
+
+IniSection* FindSection(std::vector<IniSection>& sections, const std::string& name) {
+  for (IniSection& s : sections) {
+    if (s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+// "agent", "store" or "account" for [agent], [store.NAME], [account.NAME];
+// empty for anything else.
+std::string KindOf(const IniSection& s) {
+  size_t dot = s.name.find('.');
+  std::string kind = s.name.substr(0, dot);
+  if (kind == "agent") return dot == std::string::npos ? kind : "";
+  return (kind == "store" || kind == "account") && dot != std::string::npos ? kind : "";
+}
+
+std::string NameOf(const IniSection& s) { return s.name.substr(s.name.find('.') + 1); }
+
+bool ParseInt(const std::string& text, int64_t* value) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+  return !text.empty() && ec == std::errc() && end == text.data() + text.size();
+}
+
+// Reads include_dir/*.conf (from the main file's [agent]) in name order and
+// appends their sections; a section defined twice is an error naming both.
+Status ReadIncludes(const std::string& main_path, std::vector<IniSection>* sections) {
+  IniSection* agent = FindSection(*sections, "agent");
+  const IniEntry* include = agent == nullptr ? nullptr : agent->Find("include_dir");
+  if (include == nullptr || include->value.empty()) return Status::OK();
+  const fs::path dir = ResolveRelativeTo(main_path, include->value);
+  std::error_code ec;
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().extension() == ".conf" && it->is_regular_file()) files.push_back(it->path());
+  }
+  if (ec) return KeyError(*agent, *include, "cannot read directory '" + include->text + "'");
+  std::sort(files.begin(), files.end());
+  for (const fs::path& file : files) {
+    std::vector<IniSection> more;
+    POPVAULT_RETURN_IF_ERROR(ParseIniFile(file.string(), &more));
+    POPVAULT_RETURN_IF_ERROR(ExpandEnvironment(&more));
+    for (IniSection& s : more) {
+      if (const IniSection* prior = FindSection(*sections, s.name)) {
+        return Status::InvalidArgument(s.file + ":" + std::to_string(s.line) + ": section [" +
+                                       s.name + "] repeats " + prior->file + ":" +
+                                       std::to_string(prior->line));
+      }
+      sections->push_back(std::move(s));
     }
-    return Status::OK();
   }
+  return Status::OK();
+}
 
-  const IniEntry* Find(const std::string& key) const { return section_.Find(key); }
-
-  Status Required(const std::string& key, std::string* value) const {
-    const IniEntry* e = Find(key);
-    if (e == nullptr) return SectionError(key + ": missing required key");
-    if (e->value.empty()) return Error(*e, "empty value");
-    *value = e->value;
-    return Status::OK();
-  }
-
-  void Optional(const std::string& key, std::string* value) const {
-    if (const IniEntry* e = Find(key)) *value = e->value;
-  }
-
-  Status Integer(const std::string& key, int64_t min, int64_t max, int64_t* value) const {
-    const IniEntry* e = Find(key);
-    if (e == nullptr) return Status::OK();
-    int64_t v = 0;
-    auto [end, ec] = std::from_chars(e->value.data(), e->value.data() + e->value.size(), v);
-    if (ec != std::errc() || end != e->value.data() + e->value.size() || v < min || v > max) {
-      return Error(*e, "expected an integer from " + std::to_string(min) + " to " +
-                           std::to_string(max) + ", got '" + e->value + "'");
+Status CheckSectionNames(const ConfigSchema& schema, const std::vector<IniSection>& sections) {
+  const std::regex name_pattern(SchemaString(schema.Name(), "pattern"));
+  for (const IniSection& s : sections) {
+    std::string kind = KindOf(s);
+    if (kind.empty()) {
+      return SectionError(s, "unknown section (expected [agent], [store.NAME] or [account.NAME])");
     }
-    *value = v;
-    return Status::OK();
+    if (kind != "agent" && !std::regex_search(NameOf(s), name_pattern)) {
+      return SectionError(s, SchemaString(schema.Name(), "x-error"));
+    }
   }
+  return Status::OK();
+}
 
-  Status Boolean(const std::string& key, bool* value) const {
-    const IniEntry* e = Find(key);
-    if (e == nullptr) return Status::OK();
-    if (e->value == "true" || e->value == "yes") {
-      *value = true;
-    } else if (e->value == "false" || e->value == "no") {
-      *value = false;
+// An INI value as the JSON type its key's schema declares; left a string when
+// it does not convert, so the schema reports it.
+Poco::Dynamic::Var Typed(const Object::Ptr& key, const std::string& value) {
+  const std::string type = SchemaString(key, "type");
+  int64_t n = 0;
+  if (type == "integer" && ParseInt(value, &n)) return n;
+  if (type == "boolean" && (value == "true" || value == "yes")) return true;
+  if (type == "boolean" && (value == "false" || value == "no")) return false;
+  return value;
+}
+
+Object::Ptr ToJson(const ConfigSchema& schema, const std::vector<IniSection>& sections) {
+  Object::Ptr root = new Object;
+  for (const IniSection& s : sections) {
+    const std::string kind = KindOf(s);
+    Object::Ptr target = new Object;
+    if (kind == "agent") {
+      root->set(kind, target);
     } else {
-      return Error(*e, "expected true or false, got '" + e->value + "'");
+      if (!root->has(kind)) root->set(kind, Object::Ptr(new Object));
+      root->getObject(kind)->set(NameOf(s), target);
     }
-    return Status::OK();
+    for (const IniEntry& e : s.entries) target->set(e.key, Typed(schema.Key(kind, e.key), e.value));
   }
-
-  // "90", "90s", "15m", "2h", "1d".
-  Status Duration(const std::string& key, std::chrono::seconds* value) const {
-    const IniEntry* e = Find(key);
-    if (e == nullptr) return Status::OK();
-    static const std::map<char, int64_t> kUnits = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-    std::string digits = e->value;
-    int64_t unit = 1;
-    if (!digits.empty() && kUnits.count(digits.back())) {
-      unit = kUnits.at(digits.back());
-      digits.pop_back();
-    }
-    int64_t n = 0;
-    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || n <= 0 ||
-        n > 366 * 86400 / unit) {
-      return Error(
-          *e, "expected a positive duration like 300, 90s, 15m, 2h or 1d, got '" + e->value + "'");
-    }
-    *value = std::chrono::seconds(n * unit);
-    return Status::OK();
-  }
-
-  std::string ResolvePath(const std::string& value) const {
-    return ResolveRelativeTo(path_, value);
-  }
-
-  Status Error(const IniEntry& e, const std::string& what) const {
-    return ConfigKeyError(path_, section_.name, e, what);
-  }
-
-  const IniSection& section() const { return section_; }
-
-  Status SectionError(const std::string& what) const {
-    return Status::InvalidArgument(path_ + ":" + std::to_string(section_.line) + ": [" +
-                                   section_.name + "] " + what);
-  }
-
- private:
-  const std::string& path_;
-  const IniSection& section_;
-};
-
-// Account and store names become parts of storage keys and log lines.
-bool ValidName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  for (char c : name) {
-    if (!(isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
-  }
-  return true;
+  return root;
 }
 
-Status ReadAgent(const SectionReader& r, Config* config) {
-  POPVAULT_RETURN_IF_ERROR(r.CheckKeys({"state_dir", "log_level", "plugin_dir"}));
-  if (const IniEntry* e = r.Find("plugin_dir")) config->plugin_dir = r.ResolvePath(e->value);
-  std::string state_dir;
-  POPVAULT_RETURN_IF_ERROR(r.Required("state_dir", &state_dir));
-  config->state_dir = r.ResolvePath(state_dir);
-  r.Optional("log_level", &config->log_level);
-  static const std::set<std::string> kLevels = {"fatal",  "critical",    "error", "warning",
-                                                "notice", "information", "debug", "trace"};
-  if (!kLevels.count(config->log_level)) {
-    return r.Error(*r.Find("log_level"),
-                   "expected one of fatal, critical, error, warning, notice, information, debug, "
-                   "trace");
+std::string JoinOr(const Poco::JSON::Array::Ptr& values) {
+  std::string out;
+  for (size_t i = 0; i < values->size(); ++i) {
+    if (i > 0) out += i + 1 == values->size() ? " or " : ", ";
+    out += values->getElement<std::string>(i);
+  }
+  return out;
+}
+
+// What is wrong with a value its key's schema rejected, in words from the
+// schema. Quotes the value as written, unless the key is a secret.
+std::string KeyProblem(const Object::Ptr& key, const IniEntry& e, const std::string& fallback) {
+  if (e.value.empty()) return "empty value";
+  const std::string got = SchemaFlag(key, "writeOnly") ? "" : ", got '" + e.text + "'";
+  const std::string custom = SchemaString(key, "x-error");
+  if (!custom.empty()) return custom + got;
+  if (!key.isNull() && key->has("enum")) return "expected " + JoinOr(key->getArray("enum")) + got;
+  const std::string type = SchemaString(key, "type");
+  if (type == "integer") {
+    return "expected an integer from " + SchemaString(key, "minimum") + " to " +
+           SchemaString(key, "maximum") + got;
+  }
+  if (type == "boolean") return "expected true or false" + got;
+  return fallback + got;
+}
+
+// A schema violation of a whole section: an undeclared or a missing key. OK
+// when neither: the section only passes on a violation of one of its keys.
+Status SectionProblem(const ConfigSchema& schema, const IniSection& s) {
+  const std::string kind = KindOf(s);
+  for (const IniEntry& e : s.entries) {
+    if (schema.Closed(kind) && schema.Key(kind, e.key).isNull()) {
+      return KeyError(s, e, "unknown key");
+    }
+  }
+  for (const std::string& key : schema.Required(kind)) {
+    if (s.Find(key) == nullptr) return SectionError(s, key + ": missing required key");
   }
   return Status::OK();
 }
 
-// The agent's own store keys; the rest belong to the plugin.
-Status ReadStore(const SectionReader& r, StoreConfig* store) {
-  POPVAULT_RETURN_IF_ERROR(r.Required("plugin", &store->plugin));
-  if (!ValidName(store->plugin)) {
-    return r.Error(*r.Find("plugin"), "expected a plugin name like rocksdb, filesystem or s3");
+// The first violation in file order, as "FILE:LINE: [SECTION] KEY: what".
+Status Explain(const ConfigSchema& schema, const std::string& main_path,
+               std::vector<IniSection>& sections, const std::vector<SchemaViolation>& violations) {
+  std::pair<size_t, int> first{SIZE_MAX, INT_MAX};
+  Status result;
+  for (const SchemaViolation& v : violations) {
+    const bool agent = !v.path.empty() && v.path[0] == "agent";
+    const size_t key_at = agent ? 1 : 2;
+    IniSection* s = nullptr;
+    if (agent || v.path.size() >= 2) {
+      s = FindSection(sections, agent ? "agent" : v.path[0] + "." + v.path[1]);
+    }
+    if (s == nullptr) {  // the document as a whole: a missing section
+      if (first.first == SIZE_MAX && result.ok()) {
+        result = Status::InvalidArgument(main_path + (FindSection(sections, "agent") == nullptr
+                                                          ? ": missing [agent] section"
+                                                          : ": no [account.NAME] section"));
+      }
+      continue;
+    }
+    const IniEntry* e = v.path.size() > key_at ? s->Find(v.path[key_at]) : nullptr;
+    Status problem =
+        e ? KeyError(*s, *e, KeyProblem(schema.Key(KindOf(*s), e->key), *e, v.description))
+          : SectionProblem(schema, *s);
+    std::pair<size_t, int> at{static_cast<size_t>(s - sections.data()), e ? e->line : s->line};
+    if (problem.ok() || at >= first) continue;
+    first = at;
+    result = problem;
   }
-  store->line = r.section().line;
-  for (const IniEntry& e : r.section().entries) {
-    if (e.key != "plugin" && e.key != "compression_level") store->options.push_back(e);
+  if (result.ok()) {  // a violation this mapping does not know: say it as valijson does
+    result = Status::InvalidArgument(main_path + ": " + violations.front().description);
   }
-  int64_t level = store->compression_level;
-  POPVAULT_RETURN_IF_ERROR(r.Integer("compression_level", 1, 19, &level));
-  store->compression_level = static_cast<int>(level);
-  return Status::OK();
+  return result;
 }
 
-Status ReadPassword(const SectionReader& r, Pop3Options* pop3) {
-  const IniEntry* inline_pw = r.Find("password");
-  const IniEntry* file_pw = r.Find("password_file");
-  if (inline_pw && file_pw) return r.Error(*file_pw, "give either password or password_file");
+// Adds the schema's default for every absent key (line 0) and makes path
+// values absolute.
+void ApplyDefaults(const ConfigSchema& schema, const std::string& main_path, IniSection* s) {
+  const std::string kind = KindOf(*s);
+  for (const std::string& key : schema.Keys(kind)) {
+    Object::Ptr key_schema = schema.Key(kind, key);
+    auto e = std::find_if(s->entries.begin(), s->entries.end(),
+                          [&](const IniEntry& x) { return x.key == key; });
+    if (e == s->entries.end() && key_schema->has("default")) {
+      std::string value = SchemaString(key_schema, "default");
+      s->entries.push_back(IniEntry{key, value, 0, value});
+    } else if (e != s->entries.end() && SchemaFlag(key_schema, "x-path") && !e->value.empty()) {
+      e->value = ResolveRelativeTo(main_path, e->value);
+    }
+  }
+}
+
+// A value the schema has validated (and defaulted); empty when absent.
+std::string Get(const IniSection& s, const std::string& key) {
+  const IniEntry* e = s.Find(key);
+  return e == nullptr ? "" : e->value;
+}
+int64_t GetInt(const IniSection& s, const std::string& key) {
+  int64_t n = 0;
+  ParseInt(Get(s, key), &n);
+  return n;
+}
+bool GetBool(const IniSection& s, const std::string& key) {
+  return Get(s, key) == "true" || Get(s, key) == "yes";
+}
+
+// A value the agent computes when the key is absent, recorded as effective.
+std::string Derived(IniSection* s, const std::string& key, const std::string& value) {
+  if (s->Find(key) == nullptr) s->entries.push_back(IniEntry{key, value, 0, value});
+  return Get(*s, key);
+}
+
+void ReadAgent(IniSection* s, Config* config) {
+  config->state_dir = Get(*s, "state_dir");
+  config->log_level = Get(*s, "log_level");
+  config->log_format = Get(*s, "log_format");
+  config->log_file = Get(*s, "log_file");
+  config->log_syslog = GetBool(*s, "log_syslog");
+  config->audit_log = Derived(s, "audit_log", config->state_dir + "/audit.log");
+  config->metrics_listen = Get(*s, "metrics_listen");
+  config->max_concurrent_accounts = static_cast<int>(GetInt(*s, "max_concurrent_accounts"));
+  config->plugin_dir = Get(*s, "plugin_dir");
+}
+
+void ReadStore(const ConfigSchema& schema, const IniSection& s, StoreConfig* store) {
+  store->name = NameOf(s);
+  store->file = s.file;
+  store->line = s.line;
+  store->plugin = Get(s, "plugin");
+  store->compression_level = static_cast<int>(GetInt(s, "compression_level"));
+  for (const IniEntry& e : s.entries) {
+    if (schema.Key("store", e.key).isNull()) store->options.push_back(e);
+  }
+}
+
+Status ReadPassword(const IniSection& s, Pop3Options* pop3, std::vector<std::string>* warnings) {
+  const IniEntry* inline_pw = s.Find("password");
+  const IniEntry* file_pw = s.Find("password_file");
+  if (inline_pw && file_pw) return KeyError(s, *file_pw, "give either password or password_file");
   if (inline_pw) {
     pop3->password = inline_pw->value;
     return Status::OK();
   }
-  if (!file_pw) return r.SectionError("password: missing (give password or password_file)");
-  std::ifstream in(r.ResolvePath(file_pw->value), std::ios::binary);
-  if (!in) return r.Error(*file_pw, "cannot read '" + file_pw->value + "'");
+  if (!file_pw) return SectionError(s, "password: missing (give password or password_file)");
+  std::ifstream in(file_pw->value, std::ios::binary);
+  if (!in) return KeyError(s, *file_pw, "cannot read '" + file_pw->text + "'");
   std::getline(in, pop3->password);
   if (!pop3->password.empty() && pop3->password.back() == '\r') pop3->password.pop_back();
-  if (pop3->password.empty()) return r.Error(*file_pw, "'" + file_pw->value + "' is empty");
+  if (pop3->password.empty()) return KeyError(s, *file_pw, "'" + file_pw->text + "' is empty");
+  struct stat st {};
+  if (stat(file_pw->value.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    warnings->push_back(KeyError(s, *file_pw,
+                                 "'" + file_pw->text +
+                                     "' is readable by group or others "
+                                     "(chmod 600 it)")
+                            .message());
+  }
   return Status::OK();
 }
 
-Status ReadTls(const SectionReader& r, Pop3Options* pop3) {
-  std::string tls = "implicit";
-  r.Optional("tls", &tls);
-  if (tls == "implicit") {
-    pop3->tls = TlsMode::kImplicit;
-  } else if (tls == "starttls") {
-    pop3->tls = TlsMode::kStartTls;
-  } else if (tls == "none") {
-    pop3->tls = TlsMode::kNone;
-  } else {
-    return r.Error(*r.Find("tls"), "expected implicit, starttls or none, got '" + tls + "'");
-  }
-  if (const IniEntry* ca = r.Find("ca_file")) {
-    pop3->ca_file = r.ResolvePath(ca->value);
+Status ReadTls(IniSection* s, Pop3Options* pop3) {
+  const std::string tls = Get(*s, "tls");
+  pop3->tls = tls == "starttls" ? TlsMode::kStartTls
+              : tls == "none"   ? TlsMode::kNone
+                                : TlsMode::kImplicit;
+  pop3->port = static_cast<uint16_t>(
+      std::stoi(Derived(s, "port", pop3->tls == TlsMode::kImplicit ? "995" : "110")));
+  if (const IniEntry* ca = s->Find("ca_file")) {
+    pop3->ca_file = ca->value;
     std::ifstream probe(pop3->ca_file);
-    if (!probe) return r.Error(*ca, "cannot read '" + ca->value + "'");
+    if (!probe) return KeyError(*s, *ca, "cannot read '" + ca->text + "'");
   }
   return Status::OK();
 }
 
-Status ReadAuth(const SectionReader& r, Pop3Options* pop3) {
-  std::string auth = "auto";
-  r.Optional("auth", &auth);
-  if (auth == "auto") {
-    pop3->auth = AuthMethod::kAuto;
-  } else if (auth == "user") {
-    pop3->auth = AuthMethod::kUser;
-  } else if (auth == "apop") {
-    pop3->auth = AuthMethod::kApop;
-  } else {
-    return r.Error(*r.Find("auth"), "expected auto, user or apop, got '" + auth + "'");
-  }
-  POPVAULT_RETURN_IF_ERROR(r.Boolean("allow_plaintext_auth", &pop3->allow_plaintext_auth));
-  POPVAULT_RETURN_IF_ERROR(r.Required("user", &pop3->user));
-  return ReadPassword(r, pop3);
-}
-
-Status ReadStoreList(const SectionReader& r, const Config& config, AccountConfig* account) {
-  std::string list;
-  POPVAULT_RETURN_IF_ERROR(r.Required("stores", &list));
-  std::stringstream in(list);
+Status ReadStoreList(const IniSection& s, const Config& config, AccountConfig* account) {
+  const IniEntry* e = s.Find("stores");
+  std::stringstream in(e->value);
   for (std::string name; std::getline(in, name, ',');) {
     name.erase(0, name.find_first_not_of(" \t"));
     name.erase(name.find_last_not_of(" \t") + 1);
-    if (config.FindStore(name) == nullptr) {
-      return r.Error(*r.Find("stores"), "no [store." + name + "] section");
-    }
-    for (const std::string& seen : account->stores) {
-      if (seen == name) return r.Error(*r.Find("stores"), "store '" + name + "' listed twice");
+    if (config.FindStore(name) == nullptr)
+      return KeyError(s, *e, "no [store." + name + "] section");
+    if (std::count(account->stores.begin(), account->stores.end(), name)) {
+      return KeyError(s, *e, "store '" + name + "' listed twice");
     }
     account->stores.push_back(name);
   }
   return Status::OK();
 }
 
-Status ReadAccount(const SectionReader& r, const Config& config, AccountConfig* account) {
-  POPVAULT_RETURN_IF_ERROR(
-      r.CheckKeys({"host", "port", "tls", "ca_file", "user", "password", "password_file", "auth",
-                   "allow_plaintext_auth", "stores", "retention", "poll_interval"}));
-  Pop3Options& pop3 = account->pop3;
-  POPVAULT_RETURN_IF_ERROR(r.Required("host", &pop3.host));
-  POPVAULT_RETURN_IF_ERROR(ReadTls(r, &pop3));
-  int64_t port = pop3.tls == TlsMode::kImplicit ? 995 : 110;
-  POPVAULT_RETURN_IF_ERROR(r.Integer("port", 1, 65535, &port));
-  pop3.port = static_cast<uint16_t>(port);
-  POPVAULT_RETURN_IF_ERROR(ReadAuth(r, &pop3));
-  POPVAULT_RETURN_IF_ERROR(ReadStoreList(r, config, account));
-  if (const IniEntry* e = r.Find("retention")) {
-    Status s = RetentionPolicy::Parse(e->value, &account->retention);
-    if (!s.ok()) return r.Error(*e, s.message());
+// "90", "90s", "15m", "2h", "1d" (the schema checked the form), at most 366 days.
+Status ReadPollInterval(const ConfigSchema& schema, const IniSection& s, AccountConfig* account) {
+  std::string digits = Get(s, "poll_interval");
+  const std::string units = "smhd";
+  const int64_t seconds[] = {1, 60, 3600, 86400};
+  int64_t unit = 1;
+  if (size_t u = units.find(digits.back()); u != std::string::npos) {
+    unit = seconds[u];
+    digits.pop_back();
   }
-  return r.Duration("poll_interval", &account->poll_interval);
+  int64_t n = 0;
+  if (!ParseInt(digits, &n) || n <= 0 || n > 366 * 86400 / unit) {
+    const IniEntry* e = s.Find("poll_interval");
+    return KeyError(s, *e, KeyProblem(schema.Key("account", "poll_interval"), *e, ""));
+  }
+  account->poll_interval = std::chrono::seconds(n * unit);
+  return Status::OK();
 }
 
-// Splits "store.NAME" into its kind and name; false for an unknown kind.
-bool SplitSectionName(const std::string& section, std::string* kind, std::string* name) {
-  size_t dot = section.find('.');
-  *kind = section.substr(0, dot);
-  *name = dot == std::string::npos ? "" : section.substr(dot + 1);
-  if (*kind == "agent") return name->empty() && dot == std::string::npos;
-  return *kind == "store" || *kind == "account";
+Status ReadAccount(const ConfigSchema& schema, IniSection* s, Config* config,
+                   AccountConfig* account) {
+  account->name = NameOf(*s);
+  Pop3Options& pop3 = account->pop3;
+  pop3.host = Get(*s, "host");
+  pop3.user = Get(*s, "user");
+  POPVAULT_RETURN_IF_ERROR(ReadTls(s, &pop3));
+  const std::string auth = Get(*s, "auth");
+  pop3.auth = auth == "user"   ? AuthMethod::kUser
+              : auth == "apop" ? AuthMethod::kApop
+                               : AuthMethod::kAuto;
+  pop3.allow_plaintext_auth = GetBool(*s, "allow_plaintext_auth");
+  POPVAULT_RETURN_IF_ERROR(ReadPassword(*s, &pop3, &config->warnings));
+  POPVAULT_RETURN_IF_ERROR(ReadStoreList(*s, *config, account));
+  const IniEntry* retention = s->Find("retention");
+  Status parsed = RetentionPolicy::Parse(retention->value, &account->retention);
+  if (!parsed.ok()) return KeyError(*s, *retention, parsed.message());
+  account->archive_retention_days = static_cast<int>(GetInt(*s, "archive_retention_days"));
+  account->legal_hold = GetBool(*s, "legal_hold");
+  return ReadPollInterval(schema, *s, account);
+}
+
+// Fills `config` from validated sections, adding defaults to them.
+Status Fill(const ConfigSchema& schema, std::vector<IniSection>& sections, Config* config) {
+  for (IniSection& s : sections) ApplyDefaults(schema, config->path, &s);
+  ReadAgent(FindSection(sections, "agent"), config);
+  // Stores first, so accounts can refer to stores defined after them.
+  for (const IniSection& s : sections) {
+    if (KindOf(s) == "store") ReadStore(schema, s, &config->stores.emplace_back());
+  }
+  for (IniSection& s : sections) {
+    if (KindOf(s) != "account") continue;
+    AccountConfig account;
+    POPVAULT_RETURN_IF_ERROR(ReadAccount(schema, &s, config, &account));
+    config->accounts.push_back(std::move(account));
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -282,47 +399,48 @@ const AccountConfig* Config::FindAccount(const std::string& name) const {
 }
 
 Status LoadConfig(const std::string& path, Config* config) {
-  std::vector<IniSection> sections;
-  POPVAULT_RETURN_IF_ERROR(ParseIniFile(path, &sections));
+  return LoadConfig(path, ConfigSchema::Embedded(), config);
+}
+
+Status LoadConfig(const std::string& path, const ConfigSchema& schema, Config* config) {
   *config = Config();
   config->path = path;
-  const IniSection* agent = nullptr;
-  std::vector<const IniSection*> accounts;
-  // Stores first, so accounts can refer to stores defined after them.
-  for (const IniSection& section : sections) {
-    std::string kind, name;
-    SectionReader r(path, section);
-    if (!SplitSectionName(section.name, &kind, &name)) {
-      return r.SectionError("unknown section (expected [agent], [store.NAME] or [account.NAME])");
-    }
-    if (kind == "agent") {
-      agent = &section;
-      continue;
-    }
-    if (!ValidName(name)) {
-      return r.SectionError("name must be 1-64 characters of A-Z a-z 0-9 _ -");
-    }
-    if (kind == "account") {
-      accounts.push_back(&section);
-      continue;
-    }
-    StoreConfig store;
-    store.name = name;
-    POPVAULT_RETURN_IF_ERROR(ReadStore(r, &store));
-    config->stores.push_back(store);
-  }
-  if (agent == nullptr) return Status::InvalidArgument(path + ": missing [agent] section");
-  POPVAULT_RETURN_IF_ERROR(ReadAgent(SectionReader(path, *agent), config));
-  for (const IniSection* section : accounts) {
-    AccountConfig account;
-    account.name = section->name.substr(section->name.find('.') + 1);
-    POPVAULT_RETURN_IF_ERROR(ReadAccount(SectionReader(path, *section), *config, &account));
-    config->accounts.push_back(account);
-  }
-  if (config->accounts.empty()) {
-    return Status::InvalidArgument(path + ": no [account.NAME] section");
-  }
+  std::vector<IniSection> sections;
+  POPVAULT_RETURN_IF_ERROR(ParseIniFile(path, &sections));
+  POPVAULT_RETURN_IF_ERROR(ExpandEnvironment(&sections));
+  POPVAULT_RETURN_IF_ERROR(ReadIncludes(path, &sections));
+  POPVAULT_RETURN_IF_ERROR(CheckSectionNames(schema, sections));
+  std::vector<SchemaViolation> violations = schema.Validate(ToJson(schema, sections));
+  if (!violations.empty()) return Explain(schema, path, sections, violations);
+  POPVAULT_RETURN_IF_ERROR(Fill(schema, sections, config));
+  config->effective = std::move(sections);
   return Status::OK();
+}
+
+std::string RenderEffectiveConfig(
+    const Config& config, const std::map<std::string, std::vector<PluginOption>>& plugin_options) {
+  const ConfigSchema& schema = ConfigSchema::Embedded();
+  std::ostringstream out;
+  out << "; effective configuration of " << config.path << "\n";
+  for (const IniSection& s : config.effective) {
+    const std::string kind = KindOf(s);
+    std::map<std::string, PluginOption> declared;
+    if (auto it = plugin_options.find(NameOf(s)); kind == "store" && it != plugin_options.end()) {
+      for (const PluginOption& o : it->second) declared[o.name] = o;
+    }
+    out << "\n; " << s.file << ":" << s.line << "\n[" << s.name << "]\n";
+    for (const IniEntry& e : s.entries) {
+      const PluginOption* option = declared.count(e.key) ? &declared.at(e.key) : nullptr;
+      std::string value = e.value;
+      if (option != nullptr && option->is_path) value = ResolveRelativeTo(config.path, value);
+      if ((option != nullptr && option->secret) ||
+          SchemaFlag(schema.Key(kind, e.key), "writeOnly")) {
+        value = "********";
+      }
+      out << e.key << " = " << value << (e.line == 0 ? "  ; default" : "") << "\n";
+    }
+  }
+  return out.str();
 }
 
 }  // namespace popvault

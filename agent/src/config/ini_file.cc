@@ -1,5 +1,6 @@
 #include "config/ini_file.h"
 
+#include <cstdlib>
 #include <fstream>
 
 namespace popvault {
@@ -42,7 +43,7 @@ Status ParseIniFile(const std::string& path, std::vector<IniSection>* sections) 
                            "section [" + name + "] repeats line " + std::to_string(s.line));
         }
       }
-      sections->push_back(IniSection{name, line, {}});
+      sections->push_back(IniSection{name, path, line, {}});
       continue;
     }
     size_t eq = text.find('=');
@@ -56,7 +57,55 @@ Status ParseIniFile(const std::string& path, std::vector<IniSection>* sections) 
           path, line,
           "[" + section.name + "] " + key + ": repeats line " + std::to_string(prior->line));
     }
-    section.entries.push_back(IniEntry{key, Trim(text.substr(eq + 1)), line});
+    std::string value = Trim(text.substr(eq + 1));
+    section.entries.push_back(IniEntry{key, value, line, value});
+  }
+  return Status::OK();
+}
+
+namespace {
+
+// Expands one value; on error, *what says why (naming the variable only).
+bool ExpandValue(const std::string& text, std::string* out, std::string* what) {
+  out->clear();
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '$') {
+      out->push_back(text[i]);
+    } else if (i + 1 < text.size() && text[i + 1] == '$') {
+      out->push_back('$');
+      ++i;
+    } else if (i + 1 < text.size() && text[i + 1] == '{') {
+      size_t close = text.find('}', i + 2);
+      if (close == std::string::npos) {
+        *what = "unclosed ${ (write $$ for a literal $)";
+        return false;
+      }
+      std::string name = text.substr(i + 2, close - i - 2);
+      const char* env = name.empty() ? nullptr : std::getenv(name.c_str());
+      if (env == nullptr) {
+        *what = "environment variable '" + name + "' is not set";
+        return false;
+      }
+      out->append(env);
+      i = close;
+    } else {
+      out->push_back('$');  // a $ before anything else is literal: "pa$s" stays
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Status ExpandEnvironment(std::vector<IniSection>* sections) {
+  for (IniSection& section : *sections) {
+    for (IniEntry& e : section.entries) {
+      std::string what;
+      if (!ExpandValue(e.text, &e.value, &what)) {
+        return Status::InvalidArgument(section.file + ":" + std::to_string(e.line) + ": [" +
+                                       section.name + "] " + e.key + ": " + what);
+      }
+    }
   }
   return Status::OK();
 }

@@ -19,12 +19,16 @@ namespace popvault {
 
 struct IniEntry {
   std::string key;
-  std::string value;
+  std::string value;  // after ${NAME} expansion (ExpandEnvironment)
   int line = 0;
+  // The value as written. Error messages quote this, never `value`: an
+  // expanded ${NAME} may be a secret.
+  std::string text;
 };
 
 struct IniSection {
   std::string name;
+  std::string file;  // the file it was read from (the main config or an include)
   int line = 0;
   std::vector<IniEntry> entries;
 
@@ -35,5 +39,11 @@ struct IniSection {
 // neither a section, an assignment nor a comment, for a key outside any
 // section, and for a repeated section or key.
 Status ParseIniFile(const std::string& path, std::vector<IniSection>* sections);
+
+// Replaces ${NAME} in every value of `sections` by the environment variable
+// NAME, and $$ by $ (any other $ is literal). InvalidArgument
+// "FILE:LINE: [SECTION] KEY: ..." for an unset variable (naming it) or an
+// unclosed ${. The error never contains a variable's value.
+Status ExpandEnvironment(std::vector<IniSection>* sections);
 
 }  // namespace popvault
