@@ -62,6 +62,9 @@ int List(Context& ctx, const Args& args);
 int Cat(Context& ctx, const Args& args);
 int Export(Context& ctx, const Args& args);
 int CheckConfig(const Args& args);
+// `popvault run`: the daemon (run_command.cc). Takes the raw arguments, since
+// Poco's ServerApplication parses some of them; prints `usage` on misuse.
+int Run(int argc, char** argv, const char* usage);
 // retention_command.cc: what sync would delete from the servers (--dry-run
 // only; without it, a usage error).
 int Retention(Context& ctx, const Args& args);

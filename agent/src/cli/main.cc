@@ -23,7 +23,9 @@ constexpr const char* kUsage =
     "  retention --dry-run [--account NAME]\n"
     "                                  show what sync would delete from the server\n"
     "                                  now or later, and why (connects read-only)\n"
-    "  check-config                    validate the config file\n";
+    "  check-config                    validate the config file\n"
+    "  run [--daemon] [--pidfile=FILE] poll every account on its schedule until SIGTERM\n"
+    "                                  (SIGHUP reloads the config; see README.md)\n";
 
 Status ParseArgs(int argc, char** argv, Args* args) {
   if (argc < 2) return Status::InvalidArgument("missing command");
@@ -60,6 +62,7 @@ Status ParseArgs(int argc, char** argv, Args* args) {
 }
 
 int Main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "run") return Run(argc, argv, kUsage);
   Args args;
   Status s = ParseArgs(argc, argv, &args);
   if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "help")) {

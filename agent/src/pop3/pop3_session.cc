@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string_view>
 #include <utility>
 
@@ -76,6 +77,11 @@ class SessionImpl final : public Pop3Session {
   }
 
   const std::set<std::string>& capabilities() const override { return capabilities_; }
+
+  std::string CapabilityArgument(const std::string& name) const override {
+    auto it = capability_arguments_.find(name);
+    return it == capability_arguments_.end() ? "" : it->second;
+  }
 
   Status Uidl(std::vector<UidlEntry>* entries) override {
     return Run([&] {
@@ -207,13 +213,16 @@ class SessionImpl final : public Pop3Session {
 
   Status Capa() {
     capabilities_.clear();
+    capability_arguments_.clear();
     Response response;
     POPVAULT_RETURN_IF_ERROR(Exchange("CAPA", "CAPA", &response));
     // -ERR: an RFC 1939-only server, which has no capabilities to list.
     if (!response.ok) return Status::OK();
     return ReadLines("CAPA", [this](std::string_view line) {
       std::string name = CapabilityName(line);
-      if (!name.empty()) capabilities_.insert(std::move(name));
+      if (name.empty()) return Status::OK();
+      capability_arguments_[name] = CapabilityArguments(line);
+      capabilities_.insert(std::move(name));
       return Status::OK();
     });
   }
@@ -262,6 +271,7 @@ class SessionImpl final : public Pop3Session {
   std::unique_ptr<Transport> transport_;
   ReplyReader reader_;
   std::set<std::string> capabilities_;
+  std::map<std::string, std::string> capability_arguments_;  // name -> arguments
   std::string greeting_;
   State state_ = State::kOpen;
   Status first_error_;

@@ -81,6 +81,14 @@ class Pop3Session {
   // last CAPA, e.g. "UIDL", "PIPELINING", "STLS".
   virtual const std::set<std::string>& capabilities() const = 0;
 
+  // The arguments of capability `name` (upper case) as of the last CAPA, e.g.
+  // "900" for "LOGIN-DELAY 900"; empty if it has none or was not announced.
+  // The default (for test doubles) knows no arguments.
+  virtual std::string CapabilityArgument(const std::string& name) const {
+    (void)name;
+    return "";
+  }
+
   // Replace *entries with the server's listing, in the server's order and
   // with duplicates kept (detecting them is the caller's job). Untouched on
   // error. Lines longer than 4096 octets or malformed -> kProtocol.

@@ -120,6 +120,13 @@ std::string CapabilityName(std::string_view line) {
   return UpperCase(line.substr(0, line.find(' ')));
 }
 
+std::string CapabilityArguments(std::string_view line) {
+  size_t space = line.find(' ');
+  if (space == std::string_view::npos) return "";
+  size_t start = line.find_first_not_of(' ', space);
+  return start == std::string_view::npos ? "" : std::string(line.substr(start));
+}
+
 std::string ApopTimestamp(std::string_view greeting) {
   size_t open = greeting.find('<');
   if (open == std::string_view::npos) return "";

@@ -56,6 +56,10 @@ Status ParseListLine(std::string_view line, ListEntry* entry);
 // The first word of a CAPA line, upper-cased; empty for an empty line.
 std::string CapabilityName(std::string_view line);
 
+// The rest of a CAPA line after its name and the spaces that follow, as sent
+// ("LOGIN-DELAY 900" -> "900"); empty when the capability has no arguments.
+std::string CapabilityArguments(std::string_view line);
+
 // The APOP timestamp "<...@...>" from the greeting text, brackets included;
 // empty when the greeting has none.
 std::string ApopTimestamp(std::string_view greeting);
