@@ -394,6 +394,14 @@ Status S3Client::CreateBucket() {
   return Expect(call, reply, {200});
 }
 
+Status S3Client::DeleteBucket() {
+  const Call call{.op = "DeleteBucket", .method = "DELETE"};
+  Reply reply;
+  POPVAULT_RETURN_IF_ERROR(Execute(call, &reply));
+  if (reply.status == 404 && reply.error.code == "NoSuchBucket") return Status::OK();
+  return Expect(call, reply, {204});
+}
+
 Status S3Client::PutObject(const std::string& key, ByteSource& src) {
   // First pass: the hashes the server will check the second pass against.
   Digest sha256 = Digest::Sha256();

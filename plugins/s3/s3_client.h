@@ -62,10 +62,12 @@ class S3Client {
   const S3Config& config() const { return config_; }
 
   // Bucket: CheckBucket is OK if the bucket exists and the credentials may
-  // list it (NotFound if it does not exist). CreateBucket (for tests) is OK
-  // if the bucket already exists and is ours.
+  // list it (NotFound if it does not exist). For tests only (the plugin never
+  // creates or deletes buckets): CreateBucket is OK if the bucket already
+  // exists and is ours; DeleteBucket (of an empty bucket) if it is absent.
   Status CheckBucket();
   Status CreateBucket();
+  Status DeleteBucket();
 
   // Objects; `key` is the full S3 key. PutObject reads `src` twice (hashes,
   // then sends), holding only a small buffer. GetObject streams into `sink`
