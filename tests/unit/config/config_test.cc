@@ -288,7 +288,7 @@ TEST_CASE("errors quote a value as written, never what ${NAME} expanded to") {
   CHECK_THAT(s.message(), !Catch::Matchers::Contains("topsecret"));
 }
 
-TEST_CASE("include_dir: every *.conf, in name order; errors name the included file") {
+TEST_CASE("include_dir reads every *.conf in name order, and errors name the included file") {
   ConfigDir dir;
   std::string account = kValid;
   account = account.substr(account.find("[account.office]"));
