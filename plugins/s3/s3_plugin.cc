@@ -17,6 +17,9 @@ class S3Plugin : public StoragePlugin {
          .description = "S3 endpoint URL, e.g. https://s3.eu-central-1.amazonaws.com or "
                         "http://127.0.0.1:7480"},
         {.name = "bucket", .required = true, .description = "bucket (must exist)"},
+        {.name = "allow_http",
+         .description = "true allows an http:// endpoint that is not on this machine "
+                        "(mail then travels unencrypted; default false)"},
         {.name = "region", .description = "signing region (default us-east-1)"},
         {.name = "prefix", .description = "prepended to every object key, e.g. popvault/"},
         {.name = "addressing",

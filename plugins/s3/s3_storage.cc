@@ -236,6 +236,21 @@ bool IsIpOrLocalhost(const std::string& host) {
   return true;
 }
 
+// Plain http carries mail unencrypted: fine to a server on this machine,
+// anywhere else only when the admin says so.
+Status CheckPlainHttp(const Options& options, const S3Config& config) {
+  if (config.https) return Status::OK();
+  const std::string allow = Get(options, "allow_http");
+  if (allow != "" && allow != "true" && allow != "false") {
+    return Invalid("allow_http", "\"" + allow + "\" is neither true nor false");
+  }
+  const bool loopback =
+      config.host == "localhost" || config.host == "::1" || config.host.rfind("127.", 0) == 0;
+  if (loopback || allow == "true") return Status::OK();
+  return Invalid("endpoint", "http:// would send mail unencrypted to " + config.host +
+                                 "; use https://, or set allow_http = true for a trusted network");
+}
+
 Status ParseAddressing(const Options& options, S3Config* config) {
   const std::string addressing = Get(options, "addressing");
   // Virtual-host addressing needs DNS names under the endpoint's: an IP
@@ -320,6 +335,7 @@ Status ParseS3Options(const Options& options, const std::function<const char*(co
   S3StorageOptions result;
   S3Config& c = result.client;
   POPVAULT_RETURN_IF_ERROR(ParseEndpoint(Get(options, "endpoint"), &c));
+  POPVAULT_RETURN_IF_ERROR(CheckPlainHttp(options, c));
   c.bucket = Get(options, "bucket");
   if (!IsBucketName(c.bucket)) {
     return Invalid("bucket", "\"" + c.bucket + "\" is not a valid S3 bucket name");

@@ -107,6 +107,17 @@ TEST_CASE("options: each bad value names its option") {
         "addressing");
 }
 
+TEST_CASE("options: plain http only to this machine unless allow_http = true") {
+  CHECK(Rejected(With({{"endpoint", "http://127.0.0.1:7480"}})).empty());
+  CHECK(Rejected(With({{"endpoint", "http://localhost:9000"}})).empty());
+  CHECK(Rejected(With({{"endpoint", "http://[::1]:9000"}})).empty());
+  CHECK(Rejected(With({{"endpoint", "http://minio.lan:9000"}})) == "endpoint");
+  CHECK(Rejected(With({{"endpoint", "http://minio.lan:9000"}, {"allow_http", "true"}})).empty());
+  CHECK(Rejected(With({{"endpoint", "http://minio.lan:9000"}, {"allow_http", "yes"}})) ==
+        "allow_http");
+  CHECK(Rejected(With({{"endpoint", "https://minio.lan"}})).empty());
+}
+
 TEST_CASE("options: credentials from a secret file, trailing newline dropped") {
   const auto path = std::filesystem::temp_directory_path() / "popvault_s3_secret_test";
   std::ofstream(path) << "FileSecret\n";
