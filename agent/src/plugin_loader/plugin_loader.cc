@@ -52,7 +52,13 @@ Status CheckApiVersion(const std::string& path) {
   }
 }
 
-// Matches the store's keys against the plugin's options; resolves paths.
+// The file the [store.NAME] section is in: the main config or an include.
+const std::string& FileOf(const Config& config, const StoreConfig& store) {
+  return store.file.empty() ? config.path : store.file;
+}
+
+// Matches the store's keys against the plugin's options; resolves paths
+// (relative to the main config file, as the config loader does).
 Status CheckOptions(const Config& config, const StoreConfig& store, const StoragePlugin& plugin,
                     std::map<std::string, std::string>* values) {
   const std::string section = "store." + store.name;
@@ -61,15 +67,15 @@ Status CheckOptions(const Config& config, const StoreConfig& store, const Storag
   for (const IniEntry& e : store.options) {
     auto it = declared.find(e.key);
     if (it == declared.end()) {
-      return ConfigKeyError(config.path, section, e,
+      return ConfigKeyError(FileOf(config, store), section, e,
                             "unknown key for plugin '" + store.plugin + "'");
     }
     (*values)[e.key] = it->second.is_path ? ResolveRelativeTo(config.path, e.value) : e.value;
   }
   for (const auto& [name, option] : declared) {
     if (option.required && !values->count(name)) {
-      return Status::InvalidArgument(config.path + ":" + std::to_string(store.line) + ": [" +
-                                     section + "] " + name + ": missing required key (" +
+      return Status::InvalidArgument(FileOf(config, store) + ":" + std::to_string(store.line) +
+                                     ": [" + section + "] " + name + ": missing required key (" +
                                      option.description + ")");
     }
   }
@@ -84,7 +90,8 @@ Status LocateError(const Config& config, const StoreConfig& store, const Status&
   for (const IniEntry& e : store.options) {
     const std::string head = e.key + ": ";
     if (s.message().rfind(head, 0) == 0) {
-      return ConfigKeyError(config.path, "store." + store.name, e, s.message().substr(head.size()));
+      return ConfigKeyError(FileOf(config, store), "store." + store.name, e,
+                            s.message().substr(head.size()));
     }
   }
   return s.WithContext("store '" + store.name + "'");
