@@ -8,16 +8,10 @@
 #include <iostream>
 #include <set>
 
+#include "retention/audit_log.h"
 #include "sync/sync_engine.h"
 
 namespace popvault {
-
-void SetUpLogging(const std::string& level) {
-  Config config;
-  config.log_level = level;
-  // Console only: nothing to open, so nothing can fail.
-  (void)SetUpLogging(config);
-}
 
 namespace {
 
@@ -193,13 +187,16 @@ int Sync(Context& ctx, const Args& args) {
     return 2;
   }
   Ledger* ledger = nullptr;
+  std::unique_ptr<AuditLog> audit_log;
   s = ctx.GetLedger(&ledger);
+  if (s.ok()) s = AuditLog::Open(ctx.config().audit_log, &audit_log);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 1;
   }
   SyncOptions options;
   options.spool_dir = ctx.SpoolDir();
+  options.audit_log = audit_log.get();
   int failures = 0;
   for (const AccountConfig* account : accounts) {
     std::vector<Archive*> archives;

@@ -25,10 +25,6 @@ struct Args {
   bool dry_run = false;
 };
 
-// Transitional, for run_command.cc: the [agent] defaults with `level`.
-// Everything else calls SetUpLogging(const Config&) (logging/logging.h).
-void SetUpLogging(const std::string& level);
-
 // What every command but check-config needs: the config, the ledger and the
 // stores (opened on first use).
 class Context {

@@ -54,7 +54,11 @@ int Run(int argc, char** argv, const char* usage) {
     std::cerr << "popvault: " << s.message() << "\n";
     return 1;
   }
-  SetUpLogging(config.log_level);  // stderr, until the app applies the whole config
+  s = SetUpLogging(config);
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
   DaemonApp app(config_path, DaemonOptions{}, [](const Config& c) { return SetUpLogging(c); });
   std::vector<char*> c_args;
   for (std::string& a : app_args) c_args.push_back(a.data());

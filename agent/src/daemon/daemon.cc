@@ -72,6 +72,7 @@ Status Daemon::Create(const Config& config, const DaemonOptions& options,
   std::filesystem::create_directories(d->spool_dir_, ec);
   if (ec) return Status::IOError("cannot create " + d->spool_dir_ + ": " + ec.message());
   POPVAULT_RETURN_IF_ERROR(Ledger::Open(config.state_dir + "/ledger", &d->ledger_));
+  POPVAULT_RETURN_IF_ERROR(AuditLog::Open(config.audit_log, &d->audit_log_));
   d->loader_ = std::make_unique<PluginLoader>(config.plugin_dir.empty() ? DefaultPluginDir()
                                                                         : config.plugin_dir);
   POPVAULT_RETURN_IF_ERROR(d->OpenStores(config));
@@ -190,6 +191,7 @@ Scheduler::Outcome Daemon::RunPass(const Job& job) {
   SyncOptions options;
   options.spool_dir = spool_dir_;
   options.stop = &stop_;
+  options.audit_log = audit_log_.get();
   // Wraps the real login to learn the session's LOGIN-DELAY (RFC 2449).
   options.connect = [&outcome](const Pop3Options& pop3, std::unique_ptr<Pop3Session>* session) {
     Status s = Pop3Session::Open(pop3, session);
@@ -215,11 +217,16 @@ Scheduler::Outcome Daemon::RunPass(const Job& job) {
   return outcome;
 }
 
-bool Daemon::Stop() {
-  std::unique_lock<std::mutex> lock(mu_);
+void Daemon::RequestStop() {
+  std::lock_guard<std::mutex> lock(mu_);
   stopping_ = true;
   stop_ = true;
   wake_.notify_all();
+}
+
+bool Daemon::Stop() {
+  RequestStop();
+  std::unique_lock<std::mutex> lock(mu_);
   bool ended = wake_.wait_for(lock, options_.stop_timeout, [this] { return running_ == 0; });
   int stuck = running_;
   lock.unlock();

@@ -29,6 +29,7 @@
 #include "daemon/scheduler.h"
 #include "ledger/ledger.h"
 #include "plugin_loader/plugin_loader.h"
+#include "retention/audit_log.h"
 
 namespace popvault {
 
@@ -61,13 +62,16 @@ class Daemon {
   // their change is logged and the running values stay.
   Status Reload(const Config& config);
 
-  // Takes no new passes, sets the stop flag of those in flight (each
-  // finishes its message, commits and QUITs) and waits up to stop_timeout
-  // for them; then syncs the ledger. True if every pass ended: the workers
-  // are joined and the daemon may be destroyed. False: passes are still
-  // stuck (e.g. in a network wait); the caller must end the process without
-  // destroying the daemon (dropping their connections: no QUIT, so the
-  // server deletes nothing of those sessions).
+  // Takes no new passes and sets the stop flag of those in flight (each
+  // finishes its message, commits and QUITs); returns at once.
+  void RequestStop();
+
+  // RequestStop(), then waits up to stop_timeout for the passes in flight;
+  // then syncs the ledger. True if every pass ended: the workers are joined
+  // and the daemon may be destroyed. False: passes are still stuck (e.g. in
+  // a network wait); the caller must end the process without destroying the
+  // daemon (dropping their connections: no QUIT, so the server deletes
+  // nothing of those sessions).
   bool Stop();
 
   const Metrics& metrics() const { return metrics_; }
@@ -88,6 +92,7 @@ class Daemon {
   const std::string spool_dir_;  // <state_dir>/spool; state_dir needs a restart
   Config config_;                // the running config; guarded by mu_ after Start
   std::unique_ptr<Ledger> ledger_;
+  std::unique_ptr<AuditLog> audit_log_;  // committed deletions; opened with the ledger
   // Declared before stores_, so the stores (plugin code) are destroyed first.
   std::unique_ptr<PluginLoader> loader_;
   std::map<std::string, std::shared_ptr<Archive>> stores_;  // by store name; mu_

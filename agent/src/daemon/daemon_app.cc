@@ -35,6 +35,9 @@ int DaemonApp::main(const std::vector<std::string>&) {
   {
     ReloadSignal reload([&] { Reload(*daemon); });
     waitForTerminationRequest();
+    // At once, not after the reload thread is joined: a pass in flight
+    // must not start another message meanwhile.
+    daemon->RequestStop();
     Log().notice("stop requested: finishing the messages in flight");
     NotifySystemd("STOPPING=1");
   }  // no reload after this point
