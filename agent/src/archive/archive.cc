@@ -217,6 +217,19 @@ Status Archive::PutRecord(const ArchiveRecord& record) {
   return storage_->Put(key, source).WithContext(context);
 }
 
+Status Archive::RemoveMessage(const std::string& sha256) {
+  const std::string context = "store " + name_ + ": message " + sha256;
+  if (!IsValidSha256Hex(sha256)) return Status::InvalidArgument(context + ": not a SHA-256");
+  return storage_->Remove(MessageKey(sha256)).WithContext(context);
+}
+
+Status Archive::RemoveRecord(const std::string& account, const std::string& uidl) {
+  const std::string key = RecordKey(account, uidl);
+  const std::string context = "store " + name_ + ": record " + key;
+  if (!IsValidAccountName(account)) return Status::InvalidArgument(context + ": bad account name");
+  return storage_->Remove(key).WithContext(context);
+}
+
 Status Archive::VerifyMessage(const std::string& sha256) {
   VerifyingSink verifier(nullptr);
   return FetchVerified(*storage_, name_, sha256, verifier);

@@ -61,6 +61,17 @@ class Archive {
   Status FindMessages(const std::string& prefix,
                       const std::function<bool(const std::string& sha256)>& fn);
 
+  // Removes the object of the message with this SHA-256, which every record
+  // with that sha256 (any account, any UIDL) shares: the caller must know that
+  // none still needs it. OK if there was none; InvalidArgument if sha256 is
+  // malformed. Durable after Sync().
+  Status RemoveMessage(const std::string& sha256);
+
+  // Removes the record of (account, uidl), leaving the message object. OK if
+  // there was none; InvalidArgument if the account name is malformed. Durable
+  // after Sync().
+  Status RemoveRecord(const std::string& account, const std::string& uidl);
+
   Status Sync() { return storage_->Sync(); }
 
   static std::string MessageKey(const std::string& sha256);

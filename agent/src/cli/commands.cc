@@ -37,7 +37,9 @@ Status CollectArchived(Context& ctx, const std::string& account,
   POPVAULT_RETURN_IF_ERROR(ctx.GetLedger(&ledger));
   for (const AccountConfig* a : accounts) {
     POPVAULT_RETURN_IF_ERROR(ledger->ForEach(a->name, [&](const LedgerEntry& e) {
-      if (e.state != MessageState::kSeen) entries->push_back(e);
+      if (e.state == MessageState::kStored || e.state == MessageState::kDeleted) {
+        entries->push_back(e);
+      }
       return true;
     }));
   }

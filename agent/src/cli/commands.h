@@ -64,5 +64,8 @@ int Run(int argc, char** argv, const char* usage);
 // retention_command.cc: what sync would delete from the servers (--dry-run
 // only; without it, a usage error).
 int Retention(Context& ctx, const Args& args);
+// purge_command.cc: removes archived mail past its account's
+// archive_retention_days from the stores (--dry-run: only lists it).
+int Purge(Context& ctx, const Args& args);
 
 }  // namespace popvault

@@ -23,6 +23,9 @@ constexpr const char* kUsage =
     "  retention --dry-run [--account NAME]\n"
     "                                  show what sync would delete from the server\n"
     "                                  now or later, and why (connects read-only)\n"
+    "  purge [--account NAME] [--dry-run]\n"
+    "                                  remove archived mail the server no longer has\n"
+    "                                  once older than archive_retention_days\n"
     "  check-config                    validate the config file\n"
     "  run [--daemon] [--pidfile=FILE] poll every account on its schedule until SIGTERM\n"
     "                                  (SIGHUP reloads the config; see README.md)\n";
@@ -74,7 +77,8 @@ int Main(int argc, char** argv) {
     return 2;
   }
   if (args.command == "check-config") return CheckConfig(args);
-  static const std::set<std::string> kCommands = {"sync", "list", "cat", "export", "retention"};
+  static const std::set<std::string> kCommands = {"sync",   "list",      "cat",
+                                                  "export", "retention", "purge"};
   if (!kCommands.count(args.command)) {
     std::cerr << "popvault: unknown command '" << args.command << "'\n" << kUsage;
     return 2;
@@ -89,6 +93,7 @@ int Main(int argc, char** argv) {
   if (args.command == "list") return List(ctx, args);
   if (args.command == "export") return Export(ctx, args);
   if (args.command == "retention") return Retention(ctx, args);
+  if (args.command == "purge") return Purge(ctx, args);
   return Cat(ctx, args);
 }
 

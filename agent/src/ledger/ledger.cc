@@ -41,7 +41,8 @@ Status FromRocks(const rocksdb::Status& s, const std::string& context) {
 }
 
 bool ParseState(const std::string& name, MessageState* state) {
-  for (MessageState s : {MessageState::kSeen, MessageState::kStored, MessageState::kDeleted}) {
+  for (MessageState s : {MessageState::kSeen, MessageState::kStored, MessageState::kDeleted,
+                         MessageState::kPurged}) {
     if (name == MessageStateName(s)) {
       *state = s;
       return true;
@@ -52,7 +53,7 @@ bool ParseState(const std::string& name, MessageState* state) {
 
 bool IsKnownState(MessageState state) {
   return state == MessageState::kSeen || state == MessageState::kStored ||
-         state == MessageState::kDeleted;
+         state == MessageState::kDeleted || state == MessageState::kPurged;
 }
 
 // The record is written only once it exists (sha256 set, from kStored on);
@@ -65,6 +66,11 @@ Status CheckEntry(const LedgerEntry& e) {
   if (!IsKnownState(e.state)) return Status::InvalidArgument(what + ": bad state");
   if (e.state == MessageState::kStored && !HasRecord(e)) {
     return Status::InvalidArgument(what + ": kStored without an archive record");
+  }
+  // Listing no stores is what makes sync fetch a purged message again if the
+  // server lists it once more.
+  if (e.state == MessageState::kPurged && !e.stores.empty()) {
+    return Status::InvalidArgument(what + ": kPurged still lists stores");
   }
   for (const std::string& store : e.stores) {
     if (ToValidUtf8(store) != store) return Status::InvalidArgument(what + ": bad store name");
@@ -158,6 +164,8 @@ const char* MessageStateName(MessageState state) {
       return "stored";
     case MessageState::kDeleted:
       return "deleted";
+    case MessageState::kPurged:
+      return "purged";
   }
   return "unknown";
 }

@@ -5,8 +5,12 @@
 //
 //   (absent) --UIDL lists it--> kSeen --stored in every store--> kStored
 //            --QUIT committed its DELE, or the server no longer lists it--> kDeleted
+//            --`popvault purge` removed it from the archive--> kPurged
 //
-// A message is fetched again only while it is absent or kSeen. The rule that
+// A message is fetched again only while it is absent or kSeen, or in fewer
+// than all of its account's stores (a kPurged entry keeps its record as
+// history but lists no stores, so it is fetched again should the server list
+// its UIDL once more). The rule that
 // keeps mail safe: no DELE is sent for a message before the kStored entry that
 // justifies it is durable (Write with sync=true, or Sync()).
 //
@@ -28,14 +32,15 @@ class DB;
 
 namespace popvault {
 
-enum class MessageState { kSeen = 1, kStored = 2, kDeleted = 3 };
+enum class MessageState { kSeen = 1, kStored = 2, kDeleted = 3, kPurged = 4 };
 const char* MessageStateName(MessageState state);
 
 struct LedgerEntry {
   MessageState state = MessageState::kSeen;
   int64_t first_seen = 0;  // unix seconds when UIDL first listed it
   int64_t deleted_at = 0;  // unix seconds when kDeleted was reached
-  // account and uidl are always set; the rest from kStored on.
+  // account and uidl are always set; the rest from kStored on (kPurged keeps
+  // it: what was archived, and when).
   ArchiveRecord record;
   // Names of the stores that hold a verified copy.
   std::vector<std::string> stores;
@@ -55,7 +60,7 @@ class Ledger {
   // sync=true they are durable on return; otherwise they become durable at
   // the next Sync() or synced Write. InvalidArgument, writing nothing, if an
   // entry has a bad account name, is kStored without a record (sha256 set),
-  // or has a record that would not read back.
+  // is kPurged but lists stores, or has a record that would not read back.
   Status Write(const std::vector<LedgerEntry>& entries, bool sync);
 
   // Makes every earlier Write durable.

@@ -36,7 +36,8 @@ AuditLog::~AuditLog() { ::close(fd_); }
 
 std::string AuditLog::Format(const AuditDeletion& d) {
   Poco::JSON::Object line(Poco::JSON_PRESERVE_KEY_ORDER);
-  line.set("event", std::string("deleted"));
+  const bool purged = d.event == AuditEvent::kPurged;
+  line.set("event", std::string(purged ? "purged" : "deleted"));
   line.set("time", FormatTimestamp(d.time));
   line.set("unix_time", static_cast<Poco::Int64>(d.time));
   line.set("account", d.account);
@@ -45,7 +46,7 @@ std::string AuditLog::Format(const AuditDeletion& d) {
   line.set("size", static_cast<Poco::UInt64>(d.size));
   Poco::JSON::Array stores;
   for (const std::string& s : d.stores_verified) stores.add(s);
-  line.set("stores_verified", stores);
+  line.set(purged ? "stores_purged" : "stores_verified", stores);
   std::ostringstream out;
   line.stringify(out);
   return out.str();

@@ -1,4 +1,5 @@
-// AuditLog: an append-only record of every deletion a server committed.
+// AuditLog: an append-only record of every deletion a server committed, and
+// of every archived message `popvault purge` removed from the archive.
 //
 // One JSON object per line (JSON Lines), appended with O_APPEND and fsync'd
 // before Append returns:
@@ -6,9 +7,13 @@
 //   {"event":"deleted","time":"2026-11-27T10:42:01Z","unix_time":1795776121,
 //    "account":"office","uidl":"<EncodeUidl form>","sha256":"<64 hex>",
 //    "size":1234,"stores_verified":["local","offsite"]}
+//   {"event":"purged", ...the same keys..., "stores_purged":["local"]}
 //
-// The engine appends after QUIT's +OK: the deletions have happened, so a
-// failing append cannot undo them; callers log it loudly and carry on.
+// "purged" names the stores the record was removed from (the message object
+// too, unless another record still shares it).
+//
+// Both are appended once the removal has happened, so a failing append
+// cannot undo it; callers report it loudly.
 // Thread-safety: Append may be called concurrently (one write per call).
 #pragma once
 
@@ -22,13 +27,22 @@
 
 namespace popvault {
 
+enum class AuditEvent {
+  kDeleted,  // a server committed the DELE
+  kPurged,   // removed from the archive by archive-side retention
+};
+
 struct AuditDeletion {
   std::string account;
   std::string uidl;  // exact bytes; written in EncodeUidl form
   std::string sha256;
   uint64_t size = 0;
+  // kDeleted: stores that held a verified copy; kPurged: stores purged.
   std::vector<std::string> stores_verified;
-  int64_t time = 0;  // unix seconds when QUIT committed it
+  // Unix seconds when QUIT committed it, or when it was purged.
+  int64_t time = 0;
+  // Last, so the sync engine's positional initializers stay valid.
+  AuditEvent event = AuditEvent::kDeleted;
 };
 
 class AuditLog {
@@ -45,7 +59,7 @@ class AuditLog {
   // naming the file on failure.
   Status Append(const std::vector<AuditDeletion>& deletions);
 
-  // The JSON line (without newline) for one deletion.
+  // The JSON line (without newline) for one deletion or purge.
   static std::string Format(const AuditDeletion& deletion);
 
  private:
