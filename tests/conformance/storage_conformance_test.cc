@@ -17,25 +17,6 @@
 namespace popvault {
 namespace {
 
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = data_.copy(buf, cap, pos_);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
 // `size` pseudo-random bytes generated on the fly: a large object without a
 // large buffer on the test's side.
 class GeneratedSource : public ByteSource {
@@ -62,15 +43,6 @@ class GeneratedSource : public ByteSource {
     return static_cast<uint8_t>(state_);
   }
   uint64_t size_, pos_ = 0, state_ = 1;
-};
-
-class StringSink : public ByteSink {
- public:
-  Status Append(const char* data, size_t n) override {
-    bytes.append(data, n);
-    return Status::OK();
-  }
-  std::string bytes;
 };
 
 class HashingSink : public ByteSink {

@@ -9,29 +9,6 @@
 #include "archive/archive.h"
 #include "rocksdb_storage.h"
 
-namespace {
-
-class StringSource : public popvault::ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  popvault::Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = data_.copy(buf, cap, pos_);
-    pos_ += *n;
-    return popvault::Status::OK();
-  }
-  popvault::Status Rewind() override {
-    pos_ = 0;
-    return popvault::Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
-}  // namespace
-
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::fprintf(stderr, "usage: corrupt_object STORE_DIR SHA256\n");
@@ -46,7 +23,7 @@ int main(int argc, char** argv) {
   const std::string other = "Subject: not the archived message\r\n\r\n";
   std::string frame(ZSTD_compressBound(other.size()), '\0');
   frame.resize(ZSTD_compress(frame.data(), frame.size(), other.data(), other.size(), 3));
-  StringSource src(frame);
+  popvault::StringSource src(frame);
   if (s.ok()) s = storage->Put(key, src);
   if (s.ok()) s = storage->Sync();
   if (!s.ok()) {

@@ -110,26 +110,6 @@ std::unique_ptr<Storage> Open(const S3StorageOptions& options) {
   return storage;
 }
 
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = std::min(cap, data_.size() - pos_);
-    std::copy_n(data_.data() + pos_, *n, buf);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
 // `size` pseudo-random bytes computed on the fly (never all in memory).
 class GeneratedSource : public ByteSource {
  public:
@@ -152,15 +132,6 @@ class GeneratedSource : public ByteSource {
  private:
   uint64_t size_;
   uint64_t pos_ = 0;
-};
-
-class StringSink : public ByteSink {
- public:
-  Status Append(const char* data, size_t n) override {
-    text.append(data, n);
-    return Status::OK();
-  }
-  std::string text;
 };
 
 class HashSink : public ByteSink {
@@ -190,7 +161,7 @@ std::string GetText(Storage& storage, const std::string& key) {
   const Status s = storage.Get(key, sink);
   INFO(s.ToString());
   REQUIRE(s.ok());
-  return sink.text;
+  return sink.bytes;
 }
 
 // A /proc/self/status memory figure (VmRSS, VmHWM), in bytes.

@@ -5,8 +5,11 @@
 // Neither interface is thread-safe; each instance is used by one thread.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <string>
 
 #include "popvault/status.h"
 
@@ -32,6 +35,38 @@ class ByteSource {
   virtual Status Rewind() = 0;
   // Total number of bytes Read yields from the start.
   virtual uint64_t Size() const = 0;
+};
+
+// A ByteSource over a string it owns: records and other small objects.
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string data) : data_(std::move(data)) {}
+  Status Read(char* buf, size_t cap, size_t* n) override {
+    *n = std::min(cap, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, *n);
+    pos_ += *n;
+    return Status::OK();
+  }
+  Status Rewind() override {
+    pos_ = 0;
+    return Status::OK();
+  }
+  uint64_t Size() const override { return data_.size(); }
+
+ private:
+  std::string data_;
+  size_t pos_ = 0;
+};
+
+// A ByteSink that collects everything appended in `bytes`. Unbounded: for
+// objects known to be small.
+class StringSink : public ByteSink {
+ public:
+  Status Append(const char* data, size_t n) override {
+    bytes.append(data, n);
+    return Status::OK();
+  }
+  std::string bytes;
 };
 
 }  // namespace popvault

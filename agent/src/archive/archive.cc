@@ -42,26 +42,6 @@ std::string KeySafeUidl(const std::string& uidl) {
   return "_H" + Poco::DigestEngine::digestToHex(sha.digest());
 }
 
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = std::min(cap, data_.size() - pos_);
-    std::memcpy(buf, data_.data() + pos_, *n);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
 class BoundedStringSink : public ByteSink {
  public:
   Status Append(const char* data, size_t n) override {

@@ -21,26 +21,6 @@ namespace {
 constexpr int64_t kDay = 86400;
 constexpr int64_t kNow = 1800000000;
 
-class BytesSource : public ByteSource {
- public:
-  explicit BytesSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = std::min(cap, data_.size() - pos_);
-    std::memcpy(buf, data_.data() + pos_, *n);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
 std::string Sha256Of(const std::string& bytes) {
   Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
   sha.update(bytes);
@@ -90,7 +70,7 @@ class Harness {
       e.record.size = body.size();
       e.record.archived_at = kNow - age_days * kDay;
       for (Archive* archive : archives) {
-        BytesSource compressed(Compress(body));
+        StringSource compressed(Compress(body));
         uint64_t stored_size = 0;
         REQUIRE(archive->PutMessage(e.record.sha256, compressed, &stored_size).ok());
         e.record.stored_size = stored_size;

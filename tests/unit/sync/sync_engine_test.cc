@@ -130,33 +130,6 @@ class FaultyStorage : public Storage {
   std::unique_ptr<Storage> base_;
 };
 
-struct StringSink : ByteSink {
-  std::string bytes;
-  Status Append(const char* d, size_t n) override {
-    bytes.append(d, n);
-    return Status::OK();
-  }
-};
-
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string data) : data_(std::move(data)) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
-    *n = data_.copy(buf, cap, pos_);
-    pos_ += *n;
-    return Status::OK();
-  }
-  Status Rewind() override {
-    pos_ = 0;
-    return Status::OK();
-  }
-  uint64_t Size() const override { return data_.size(); }
-
- private:
-  std::string data_;
-  size_t pos_ = 0;
-};
-
 class Harness {
  public:
   Harness() {
