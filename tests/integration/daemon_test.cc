@@ -151,6 +151,13 @@ TEST_CASE("run: archives new mail on schedule, reloads on SIGHUP, stops on SIGTE
   CHECK(Metric(page, "popvault_last_success_timestamp_seconds", "daemon1") > 1.6e9);
   CHECK(Metric(page, "popvault_bytes_archived_total", "daemon1") > 0);
   CHECK(Metric(page, "popvault_messages_on_server", "daemon1") == 8);
+  // The generated mailboxes hold some byte-identical messages: each extra
+  // copy is a dedup hit.
+  std::multiset<std::string> daemon1 = Shas(DumpMailbox("daemon1"));
+  std::set<std::string> distinct(daemon1.begin(), daemon1.end());
+  CHECK(Metric(page, "popvault_dedup_hits_total", "daemon1") ==
+        static_cast<double>(daemon1.size() - distinct.size()));
+  CHECK(Metric(page, "popvault_pending_deletes", "daemon1") == 0);
   CHECK(Metric(page, "popvault_polls_total", "daemon1") >= 2);
   CHECK(Metric(page, "popvault_account_stopped", "daemon2") == 0);
   CHECK(page.find("popvault_last_error_info") != std::string::npos);  // HELP only

@@ -164,8 +164,9 @@ std::string Archive::RecordKey(const std::string& account, const std::string& ui
   return "records/" + account + "/" + KeySafeUidl(uidl) + ".json";
 }
 
-Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed,
-                           uint64_t* stored_size) {
+Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
+                           bool* reused) {
+  if (reused != nullptr) *reused = false;
   const std::string context = "store " + name_ + ": message " + sha256;
   if (!IsValidSha256Hex(sha256)) return Status::InvalidArgument(context + ": not a SHA-256");
   const std::string key = MessageKey(sha256);
@@ -176,6 +177,7 @@ Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed,
     const Status s = FetchVerified(*storage_, name_, sha256, verifier);
     if (s.ok()) {
       *stored_size = verifier.compressed_bytes();
+      if (reused != nullptr) *reused = true;
       return Status::OK();
     }
     // A damaged copy is replaced (below); one that vanished meanwhile too.

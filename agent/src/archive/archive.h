@@ -35,8 +35,10 @@ class Archive {
   // Stores the compressed object of the message with this SHA-256 unless the
   // store already has an intact one (then it only reads that one back to check
   // it; a damaged or undecodable copy is replaced). Sets *stored_size to the
-  // size of the object in the store.
-  Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size);
+  // size of the object in the store, and *reused (if given) to whether an
+  // intact copy was already there (a dedup hit: nothing written).
+  Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
+                    bool* reused = nullptr);
 
   // Writes (or overwrites) the record of record.account / record.uidl.
   // InvalidArgument if the account name or sha256 is malformed.

@@ -16,6 +16,8 @@ void Metrics::RecordPass(const std::string& account, const SyncReport& report, c
   a.deletes += report.deleted;
   a.on_server = report.listed;
   a.verify_failed += report.verify_failed;
+  a.deduplicated += report.deduplicated;
+  a.pending_deletes = report.pending_deletes;
   // A pass cut short by shutdown did what it could; it is no error.
   if (status.ok() || status.code() == Status::Code::kAborted) {
     ++a.polls_ok;
@@ -114,6 +116,13 @@ std::string Metrics::Render() const {
   simple("popvault_delete_verify_failed_total", "counter",
          "Messages retention released but kept on the server: a stored copy failed read-back.",
          [](const Account& a) { return static_cast<double>(a.verify_failed); });
+  simple("popvault_dedup_hits_total", "counter",
+         "Messages fetched whose content every store already held (stored once).",
+         [](const Account& a) { return static_cast<double>(a.deduplicated); });
+  simple("popvault_pending_deletes", "gauge",
+         "Messages retention released that the last pass left on the server (verification, "
+         "a store down, shutdown); they go on a later pass.",
+         [](const Account& a) { return static_cast<double>(a.pending_deletes); });
   simple("popvault_messages_on_server", "gauge", "Messages the server listed in the last pass.",
          [](const Account& a) { return static_cast<double>(a.on_server); });
   return out;

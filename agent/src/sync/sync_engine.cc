@@ -185,11 +185,14 @@ class AccountSync {
     rec.from = writer.headers().from;
     rec.subject = writer.headers().subject;
     if (m->entry.state == MessageState::kSeen) m->entry.stores.clear();
+    bool all_reused = true;
     for (Archive* a : archives_) {
       if (Has(m->entry, a->name()) || down_.count(a->name())) continue;
       ArchiveRecord per_store = rec;
+      bool reused = false;
       Status s = a->PutMessage(rec.sha256, writer.compressed(a->compression_level()),
-                               &per_store.stored_size);
+                               &per_store.stored_size, &reused);
+      all_reused = all_reused && reused;
       if (s.ok()) s = a->PutRecord(per_store);
       if (!s.ok()) {
         MarkDown(*a, s);
@@ -203,6 +206,7 @@ class AccountSync {
     m->entry.state = MessageState::kStored;
     report_->fetched++;
     report_->fetched_bytes += rec.size;
+    if (all_reused) report_->deduplicated++;
     return Status::OK();
   }
 
@@ -258,9 +262,10 @@ class AccountSync {
     std::vector<PlannedMessage> plan;
     POPVAULT_RETURN_IF_ERROR(PlanRetention(account_, ledger_, listing, sizes, now, &plan));
     for (const PlannedMessage& m : plan) {
-      if (Stopping()) break;
       if (m.decision.verdict != RetentionDecision::Verdict::kDeleteNow) continue;
-      if (!InEveryStore(m.entry) || !VerifyEverywhere(m.entry)) continue;
+      // Counted now, uncounted once QUIT commits the DELE (CommitDeleted).
+      report_->pending_deletes++;
+      if (Stopping() || !InEveryStore(m.entry) || !VerifyEverywhere(m.entry)) continue;
       POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
       TestPoint("deleted");
       LedgerEntry gone = m.entry;
@@ -301,6 +306,7 @@ class AccountSync {
   // ledger update; it is logged and returned after it.
   Status CommitDeleted() {
     report_->deleted = deleted_.size();
+    report_->pending_deletes -= deleted_.size();
     if (!deleted_.empty()) {
       log_.information("account %s: server deleted %z archived messages", account_.name,
                        deleted_.size());

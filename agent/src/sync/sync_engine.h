@@ -55,12 +55,15 @@ struct SyncOptions {
 };
 
 struct SyncReport {
-  uint64_t listed = 0;          // messages on the server
-  uint64_t fetched = 0;         // retrieved and stored in this pass
-  uint64_t fetched_bytes = 0;   // raw octets of those
-  uint64_t deleted = 0;         // deletions the server committed at QUIT
-  uint64_t verify_failed = 0;   // released by retention, but a stored copy failed read-back
-  bool listing_trusted = true;  // false: duplicate UIDLs or gaps; nothing was deleted
+  uint64_t listed = 0;           // messages on the server
+  uint64_t fetched = 0;          // retrieved and stored in this pass
+  uint64_t fetched_bytes = 0;    // raw octets of those
+  uint64_t deleted = 0;          // deletions the server committed at QUIT
+  uint64_t deduplicated = 0;     // fetched, but every store already held that content
+  uint64_t verify_failed = 0;    // released by retention, but a stored copy failed read-back
+  uint64_t pending_deletes = 0;  // released by retention but still on the server after
+                                 // the pass (verification failed, a store down, shutdown)
+  bool listing_trusted = true;   // false: duplicate UIDLs or gaps; nothing was deleted
 };
 
 // `archives` are the account's stores, in config order; not owned. Fills

@@ -233,6 +233,8 @@ TEST_CASE("a clean pass fetches, verifies, deletes and records each message once
   REQUIRE(h.Sync(&report).ok());
   CHECK(report.fetched == 3);
   CHECK(report.deleted == 3);
+  CHECK(report.pending_deletes == 0);
+  CHECK(report.deduplicated == 0);
   CHECK(h.server.messages.empty());
   CHECK(h.StateOf("uid-2") == MessageState::kDeleted);
   CHECK(h.server.log == std::vector<std::string>{"UIDL", "RETR 1", "RETR 2", "RETR 3", "DELE 1",
@@ -357,6 +359,7 @@ TEST_CASE("a stored copy that fails verification is not deleted and is fetched a
   Status s = h.Sync(&report);
   CHECK(s.code() == Status::Code::kCorruption);
   CHECK(report.verify_failed == 1);
+  CHECK(report.pending_deletes == 1);  // released, kept for the verification failure
   CHECK_FALSE(h.server.Sent("DELE 1"));
   CHECK(h.server.Sent("DELE 2"));
   CHECK(h.StateOf("a") == MessageState::kSeen);
@@ -417,6 +420,19 @@ TEST_CASE("a stop request ends the pass after the message in flight, with a clea
   CHECK(h.server.Sent("QUIT"));
   CHECK(h.StateOf("uid-2") == MessageState::kStored);  // the one in flight was kept
   CHECK(h.StateOf("uid-3") == MessageState::kSeen);
+}
+
+TEST_CASE("the same content under two UIDLs is stored once and counted as a dedup hit") {
+  Harness h;
+  h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kKeep);
+  h.server.Add("first", Message(1));
+  h.server.Add("again", Message(1));
+  h.server.Add("other", Message(2));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.fetched == 3);
+  CHECK(report.deduplicated == 1);
+  CHECK(h.StateOf("again") == MessageState::kStored);
 }
 
 TEST_CASE("UIDLs are kept byte-exact, long and odd ones included") {
