@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format
   libpoco-dev librocksdb-dev libzstd-dev zstd catch2
   libvalijson-dev  # header-only JSON Schema validator (config schema)
+  libgsasl-dev     # GNU SASL: POP3 AUTH mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-*)
   dovecot-core dovecot-pop3d openssl ca-certificates
   python3 procps
   # Single-node Ceph (mon + memstore OSD + RGW) for the S3 plugin's tests
