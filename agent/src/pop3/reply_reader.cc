@@ -21,14 +21,14 @@ enum class LineState {
 ReplyReader::ReplyReader(Transport* transport)
     : transport_(transport), buffer_(new char[kBufferSize]) {}
 
-Status ReplyReader::Fill() {
+Status ReplyReader::Fill(ReadWait wait) {
   if (begin_ > 0) {
     std::memmove(buffer_.get(), buffer_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
   size_t n = 0;
-  POPVAULT_RETURN_IF_ERROR(transport_->Read(buffer_.get() + end_, kBufferSize - end_, &n));
+  POPVAULT_RETURN_IF_ERROR(transport_->Read(buffer_.get() + end_, kBufferSize - end_, &n, wait));
   if (n == 0) return Status::Network("connection closed by the server in the middle of a reply");
   end_ += n;
   return Status::OK();
@@ -49,7 +49,8 @@ Status ReplyReader::ReadStatusLine(std::string* line) {
     }
     scanned = end_ - begin_;
     if (scanned >= kMaxLineOctets) break;
-    POPVAULT_RETURN_IF_ERROR(Fill());
+    // Waiting for the reply to start only while none of it is buffered.
+    POPVAULT_RETURN_IF_ERROR(Fill(scanned == 0 ? ReadWait::kReply : ReadWait::kIdle));
   }
   return Status::Protocol("reply line longer than " + std::to_string(kMaxLineOctets) + " octets");
 }
@@ -57,7 +58,8 @@ Status ReplyReader::ReadStatusLine(std::string* line) {
 Status ReplyReader::ReadMultiLine(ByteSink& sink) {
   LineState state = LineState::kLineStart;
   for (;;) {
-    if (begin_ == end_) POPVAULT_RETURN_IF_ERROR(Fill());
+    // The status line before the body started the reply.
+    if (begin_ == end_) POPVAULT_RETURN_IF_ERROR(Fill(ReadWait::kIdle));
     const char* p = buffer_.get() + begin_;
     const char* const end = buffer_.get() + end_;
     const char* span = p;  // start of bytes not yet delivered to the sink

@@ -7,6 +7,12 @@
 // Lines end at LF; a preceding CR is part of the line ending only where noted.
 // Bare-LF line endings are tolerated, and a CR not followed by LF is data.
 //
+// Timeouts: a read that waits for the first byte of a reply (a status line
+// with nothing of it buffered yet) is ReadWait::kReply, every other read is
+// ReadWait::kIdle: the rest of a status line, and the whole multi-line body
+// (its status line has started the reply). The transport maps these to
+// reply_timeout and idle_timeout and reports kTimeout naming the one that fired.
+//
 // Errors: the transport's (kNetwork, kTimeout, kTls); end of stream inside a
 // reply is kNetwork; an over-long status line is kProtocol; a sink error is
 // returned as is. After an error the reader's position in the stream is
@@ -53,7 +59,7 @@ class ReplyReader {
 
  private:
   // Reads more bytes after end_, first moving unread bytes to the front.
-  Status Fill();
+  Status Fill(ReadWait wait);
 
   Transport* transport_;
   std::unique_ptr<char[]> buffer_;

@@ -1,4 +1,4 @@
-// The production Transport: a Poco TCP socket, optionally with TLS.
+// The production Transport: a TCP socket, optionally with TLS (OpenSSL).
 #pragma once
 
 #include <memory>
@@ -9,17 +9,29 @@
 
 namespace popvault::pop3 {
 
-// Connects to options.host:options.port within options.connect_timeout and,
-// for TlsMode::kImplicit, completes the TLS handshake. The handshake, every
-// read and every write then time out after options.reply_timeout (kTimeout);
-// over TLS, Poco 1.11 may take up to about twice that to report a stalled
-// read (the socket timeout, then its own retry loop).
+// Connects to options.host:options.port and, for TlsMode::kImplicit,
+// completes the TLS handshake, both within options.connect_timeout (name
+// resolution excluded); StartTls gets a fresh connect_timeout for its
+// handshake. Reads time out after options.reply_timeout (ReadWait::kReply) or
+// options.idle_timeout (ReadWait::kIdle); a write that makes no progress
+// fails after reply_timeout. The socket is non-blocking and every wait is one
+// poll() against a deadline, so a timeout fires on time, over TLS too (no
+// hidden retry loop).
 //
-// TLS always verifies the certificate chain (against options.ca_file, or the
-// system trust store when it is empty) and that the certificate names
-// options.host, requires TLS 1.2 or later, and never consults Poco's global
-// SSLManager or its invalid-certificate handlers. Failures are kTls and name
-// host:port. Connection failures are kNetwork or kTimeout.
+// TLS requires TLS 1.2 or later and sends options.host as SNI unless it is an
+// IP address literal. With options.tls_fingerprint empty, the certificate
+// chain is verified against options.ca_file (or the system trust store when
+// it is empty) and the certificate must name options.host; both are checked
+// by OpenSSL inside the handshake. With tls_fingerprint set, the SHA-256 of
+// the server certificate (DER) must equal it instead: the chain, its dates
+// and the host name are not checked and ca_file is not read. Either way the
+// check fails the handshake, before any POP3 byte is read or written. TLS
+// errors are kTls and give the certificate fingerprint the server presented
+// ("sha256:" + 64 lower-case hex), so a self-signed server can be pinned.
+//
+// ConnectSocketTransport's errors name host:port; the transport's later
+// errors leave that to the caller (transport.h). Connection failures are
+// kNetwork or kTimeout; a malformed tls_fingerprint is kInvalidArgument.
 //
 // On success stores the transport in *transport; on error leaves it untouched.
 Status ConnectSocketTransport(const Pop3Options& options, std::unique_ptr<Transport>* transport);

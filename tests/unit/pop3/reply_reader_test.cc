@@ -117,7 +117,7 @@ namespace {
 class LongLineTransport : public Transport {
  public:
   explicit LongLineTransport(size_t size) : remaining_(size) {}
-  Status Read(char* buf, size_t cap, size_t* n) override {
+  Status Read(char* buf, size_t cap, size_t* n, ReadWait) override {
     if (remaining_ > 0) {
       *n = std::min(cap, remaining_);
       std::fill(buf, buf + *n, 'x');
@@ -232,4 +232,59 @@ TEST_CASE("DiscardBuffered drops bytes read ahead", "[reader]") {
   reader.DiscardBuffered();
   REQUIRE(reader.ReadStatusLine(&line).ok());
   CHECK(line == "+OK after");
+}
+
+TEST_CASE("waits: only the first byte of a reply waits with the reply timeout", "[reader]") {
+  auto wire = std::make_shared<Wire>();
+  // Greeting whole; a status line in pieces; a multi-line reply whose body
+  // arrives later; a status line that arrived with the body's last read.
+  wire->chunks = {"+OK ready\r\n",  "+O",       "K\r", "\n", "+OK 2 messages\r\n", "1 a\r\n",
+                  "2 b\r\n.\r\n+O", "K bye\r\n"};
+  ScriptedTransport transport(wire);
+  ReplyReader reader(&transport);
+  std::string line;
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  CHECK(wire->waits == std::vector<ReadWait>{ReadWait::kReply});
+  wire->waits.clear();
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  CHECK(line == "+OK");
+  CHECK(wire->waits == std::vector<ReadWait>{ReadWait::kReply, ReadWait::kIdle, ReadWait::kIdle});
+  wire->waits.clear();
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  StringSink sink;
+  REQUIRE(reader.ReadMultiLine(sink).ok());
+  CHECK(sink.data() == "1 a\r\n2 b\r\n");
+  CHECK(wire->waits == std::vector<ReadWait>{ReadWait::kReply, ReadWait::kIdle, ReadWait::kIdle});
+  wire->waits.clear();
+  // "+O" was already buffered: the reply has started.
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  CHECK(line == "+OK bye");
+  CHECK(wire->waits == std::vector<ReadWait>{ReadWait::kIdle});
+}
+
+TEST_CASE("waits: a body read right after its status line is an idle wait", "[reader]") {
+  auto wire = std::make_shared<Wire>();
+  wire->chunks = {"+OK\r\n", "x\r\n.\r\n"};
+  ScriptedTransport transport(wire);
+  ReplyReader reader(&transport);
+  std::string line;
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  StringSink sink;
+  REQUIRE(reader.ReadMultiLine(sink).ok());
+  CHECK(wire->waits == std::vector<ReadWait>{ReadWait::kReply, ReadWait::kIdle});
+}
+
+TEST_CASE("waits: a transport timeout is returned as is", "[reader]") {
+  auto wire = std::make_shared<Wire>();
+  wire->chunks = {"+OK\r\npart"};
+  wire->read_error = Status::Timeout("reply stalled: nothing received for idle_timeout (60 s)");
+  ScriptedTransport transport(wire);
+  ReplyReader reader(&transport);
+  std::string line;
+  REQUIRE(reader.ReadStatusLine(&line).ok());
+  StringSink sink;
+  const Status status = reader.ReadMultiLine(sink);
+  CHECK(status.code() == Status::Code::kTimeout);
+  CHECK_THAT(status.ToString(), Catch::Matchers::Contains("idle_timeout"));
+  CHECK(sink.data() == "part");
 }

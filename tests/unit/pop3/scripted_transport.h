@@ -19,7 +19,11 @@ namespace popvault::pop3::testing {
 // inspect it after the session is gone.
 struct Wire {
   std::deque<std::string> chunks;  // each Read returns (a prefix of) the front one
-  std::string written;             // client bytes; "<TLS>" marks a handshake
+  std::vector<ReadWait> waits;     // of every Read, in order
+  // Returned by the Read that finds `chunks` empty (instead of end of stream)
+  // when not OK, e.g. a timeout.
+  Status read_error;
+  std::string written;  // client bytes; "<TLS>" marks a handshake
   bool secure = false;
   bool closed = false;
   int tls_starts = 0;
@@ -30,9 +34,11 @@ class ScriptedTransport : public Transport {
  public:
   explicit ScriptedTransport(std::shared_ptr<Wire> wire) : wire_(std::move(wire)) {}
 
-  Status Read(char* buf, size_t cap, size_t* n) override {
+  Status Read(char* buf, size_t cap, size_t* n, ReadWait wait) override {
     if (wire_->closed) return Status::Network("read after close");
+    wire_->waits.push_back(wait);
     if (wire_->chunks.empty()) {
+      if (!wire_->read_error.ok()) return wire_->read_error;
       *n = 0;  // end of stream
       return Status::OK();
     }
