@@ -1,7 +1,11 @@
 // Connection security against the private Dovecot: a wrong CA, a wrong host
-// name and a password without TLS each fail clearly, before any login.
+// name, a wrong pinned fingerprint and a password without TLS each fail
+// clearly, before any login; a right pin replaces the CA chain.
+#include <Poco/Base64Decoder.h>
+
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "harness.h"
@@ -43,6 +47,52 @@ TEST_CASE("a server certificate for another host name is refused before login") 
   // The fixture also listens on an address its certificate does not name.
   CheckRefusedBeforeLogin({.user = "spare3", .host = FixtureEnv::Get()["POP3_WRONG_NAME_HOST"]},
                           "certificate");
+}
+
+// "sha256:" + lower-case hex SHA-256 of the fixture's server certificate
+// (DER), computed here from the PEM file, independently of popvault's code.
+std::string ServerCertFingerprint() {
+  std::ifstream in(FixtureEnv::Get()["SERVER_CERT_FILE"]);
+  std::stringstream pem;
+  pem << in.rdbuf();
+  const std::string begin = "-----BEGIN CERTIFICATE-----", end = "-----END CERTIFICATE-----";
+  const size_t from = pem.str().find(begin), to = pem.str().find(end);
+  REQUIRE(from != std::string::npos);
+  REQUIRE(to != std::string::npos);
+  std::istringstream base64(pem.str().substr(from + begin.size(), to - from - begin.size()));
+  Poco::Base64Decoder decoder(base64);
+  const std::string der((std::istreambuf_iterator<char>(decoder)),
+                        std::istreambuf_iterator<char>());
+  REQUIRE(der.size() > 100);
+  return "sha256:" + Sha256Hex(der);
+}
+
+TEST_CASE("a pinned certificate is trusted instead of the CA chain and the host name") {
+  const std::string pin = "tls_fingerprint = " + ServerCertFingerprint() + "\n";
+  const std::string wrong_ca = FixtureEnv::Get()["WRONG_CA_FILE"];
+  // Implicit TLS, at an address the certificate does not name, with a CA
+  // that did not sign it.
+  Workspace implicit({.user = "spare4",
+                      .host = FixtureEnv::Get()["POP3_WRONG_NAME_HOST"],
+                      .ca_file = wrong_ca,
+                      .extra = pin});
+  Outcome sync = implicit.Popvault("sync");
+  INFO(sync.out << sync.err);
+  CHECK(sync.exit_code == 0);
+  Workspace starttls({.user = "spare4", .tls = "starttls", .ca_file = wrong_ca, .extra = pin});
+  Outcome stls_sync = starttls.Popvault("sync");
+  INFO(stls_sync.out << stls_sync.err);
+  CHECK(stls_sync.exit_code == 0);
+  CHECK(DovecotSawLoginAttempt("spare4"));
+}
+
+TEST_CASE("a wrong pinned fingerprint is refused before login, naming the one seen") {
+  // The right CA and name: the pin alone decides.
+  const std::string wrong = "tls_fingerprint = sha256:" + std::string(64, 'a') + "\n";
+  const std::string seen = ServerCertFingerprint();
+  CheckRefusedBeforeLogin({.user = "spare3", .extra = wrong}, seen);
+  CheckRefusedBeforeLogin({.user = "spare3", .tls = "starttls", .extra = wrong}, seen);
+  CheckRefusedBeforeLogin({.user = "spare3", .extra = wrong}, "fingerprint mismatch");
 }
 
 TEST_CASE("a password is never sent without TLS unless the account allows it") {
