@@ -34,6 +34,7 @@ class [[nodiscard]] Status {
     kSysPerm,          // [SYS/PERM]: permanent server-side failure
     kServerError,      // -ERR without a response code
     kAborted,          // stopped on purpose (shutdown, crash-test hook)
+    kTooLarge,         // over a configured size limit (max_message_size)
   };
 
   Status() = default;
@@ -52,6 +53,7 @@ class [[nodiscard]] Status {
   static Status Tls(std::string m) { return Status(Code::kTls, std::move(m)); }
   static Status Security(std::string m) { return Status(Code::kSecurity, std::move(m)); }
   static Status Aborted(std::string m) { return Status(Code::kAborted, std::move(m)); }
+  static Status TooLarge(std::string m) { return Status(Code::kTooLarge, std::move(m)); }
 
   Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -111,6 +113,8 @@ inline const char* Status::CodeName(Code code) {
       return "server error";
     case Code::kAborted:
       return "aborted";
+    case Code::kTooLarge:
+      return "too large";
   }
   return "unknown";
 }

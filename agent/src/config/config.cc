@@ -7,6 +7,7 @@
 #include <climits>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -256,29 +257,79 @@ void ReadStore(const ConfigSchema& schema, const IniSection& s, StoreConfig* sto
   }
 }
 
-Status ReadPassword(const IniSection& s, Pop3Options* pop3, std::vector<std::string>* warnings) {
-  const IniEntry* inline_pw = s.Find("password");
-  const IniEntry* file_pw = s.Find("password_file");
-  if (inline_pw && file_pw) return KeyError(s, *file_pw, "give either password or password_file");
-  if (inline_pw) {
-    pop3->password = inline_pw->value;
-    return Status::OK();
-  }
-  if (!file_pw) return SectionError(s, "password: missing (give password or password_file)");
-  std::ifstream in(file_pw->value, std::ios::binary);
-  if (!in) return KeyError(s, *file_pw, "cannot read '" + file_pw->text + "'");
+Status ReadPasswordFile(const IniSection& s, const IniEntry& file_pw, Pop3Options* pop3,
+                        std::vector<std::string>* warnings) {
+  std::ifstream in(file_pw.value, std::ios::binary);
+  if (!in) return KeyError(s, file_pw, "cannot read '" + file_pw.text + "'");
   std::getline(in, pop3->password);
   if (!pop3->password.empty() && pop3->password.back() == '\r') pop3->password.pop_back();
-  if (pop3->password.empty()) return KeyError(s, *file_pw, "'" + file_pw->text + "' is empty");
+  if (pop3->password.empty()) return KeyError(s, file_pw, "'" + file_pw.text + "' is empty");
   struct stat st {};
-  if (stat(file_pw->value.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
-    warnings->push_back(KeyError(s, *file_pw,
-                                 "'" + file_pw->text +
-                                     "' is readable by group or others "
-                                     "(chmod 600 it)")
-                            .message());
+  if (stat(file_pw.value.c_str(), &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    warnings->push_back(
+        KeyError(s, file_pw, "'" + file_pw.text + "' is readable by group or others (chmod 600 it)")
+            .message());
   }
   return Status::OK();
+}
+
+// Exactly one of the four ways to give the secret. password_file is read
+// now; the two commands run at each login (Pop3Options::secret_command).
+Status ReadSecret(const IniSection& s, Pop3Options* pop3, std::vector<std::string>* warnings) {
+  const IniEntry* given = nullptr;
+  for (const char* key : {"password", "password_file", "password_command", "oauth_token_command"}) {
+    const IniEntry* e = s.Find(key);
+    if (e == nullptr) continue;
+    if (given != nullptr) {
+      return KeyError(s, *e,
+                      "give only one of password, password_file, password_command, "
+                      "oauth_token_command (" +
+                          given->key + " is set too)");
+    }
+    given = e;
+  }
+  if (given == nullptr) {
+    return SectionError(s,
+                        "password: missing (give password, password_file, password_command "
+                        "or oauth_token_command)");
+  }
+  if (given->key == "password") {
+    pop3->password = given->value;
+  } else if (given->key == "password_file") {
+    POPVAULT_RETURN_IF_ERROR(ReadPasswordFile(s, *given, pop3, warnings));
+  } else {
+    pop3->secret_command = given->value;
+    pop3->oauth2 = given->key == "oauth_token_command";
+  }
+  return Status::OK();
+}
+
+// The method must fit the secret: a token only logs in by XOAUTH2 or
+// OAUTHBEARER, a password never by them.
+Status ReadAuth(const IniSection& s, Pop3Options* pop3) {
+  static const std::map<std::string, AuthMethod> kMethods = {
+      {"auto", AuthMethod::kAuto},
+      {"user", AuthMethod::kUser},
+      {"apop", AuthMethod::kApop},
+      {"plain", AuthMethod::kPlain},
+      {"login", AuthMethod::kLogin},
+      {"cram-md5", AuthMethod::kCramMd5},
+      {"scram-sha-1", AuthMethod::kScramSha1},
+      {"scram-sha-256", AuthMethod::kScramSha256},
+      {"xoauth2", AuthMethod::kXoauth2},
+      {"oauthbearer", AuthMethod::kOauthBearer}};
+  const std::string name = Get(s, "auth");
+  pop3->auth = kMethods.at(name);
+  const bool token_method =
+      pop3->auth == AuthMethod::kXoauth2 || pop3->auth == AuthMethod::kOauthBearer;
+  if (pop3->auth == AuthMethod::kAuto || token_method == pop3->oauth2) return Status::OK();
+  const IniEntry* e = s.Find("auth");
+  return KeyError(s, *e,
+                  token_method
+                      ? "'" + name + "' logs in with an OAuth2 token: set oauth_token_command"
+                      : "'" + name +
+                            "' needs a password, but oauth_token_command gives a token "
+                            "(use xoauth2, oauthbearer or auto)");
 }
 
 Status ReadTls(IniSection* s, Pop3Options* pop3) {
@@ -292,6 +343,15 @@ Status ReadTls(IniSection* s, Pop3Options* pop3) {
     pop3->ca_file = ca->value;
     std::ifstream probe(pop3->ca_file);
     if (!probe) return KeyError(*s, *ca, "cannot read '" + ca->text + "'");
+  }
+  if (const IniEntry* pin = s->Find("tls_fingerprint")) {
+    if (pop3->tls == TlsMode::kNone) return KeyError(*s, *pin, "needs tls = implicit or starttls");
+    // The schema checked the form; keep one spelling: lower case, no colons.
+    std::string hex = pin->value.substr(pin->value.find(':') + 1);
+    std::erase(hex, ':');
+    std::transform(hex.begin(), hex.end(), hex.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    pop3->tls_fingerprint = "sha256:" + hex;
   }
   return Status::OK();
 }
@@ -312,9 +372,11 @@ Status ReadStoreList(const IniSection& s, const Config& config, AccountConfig* a
   return Status::OK();
 }
 
-// "90", "90s", "15m", "2h", "1d" (the schema checked the form), at most 366 days.
-Status ReadPollInterval(const ConfigSchema& schema, const IniSection& s, AccountConfig* account) {
-  std::string digits = Get(s, "poll_interval");
+// "90", "90s", "15m", "2h", "1d" (the schema checked the form): positive and
+// at most 366 days.
+Status ReadDuration(const ConfigSchema& schema, const IniSection& s, const std::string& key,
+                    std::chrono::seconds* out) {
+  std::string digits = Get(s, key);
   const std::string units = "smhd";
   const int64_t seconds[] = {1, 60, 3600, 86400};
   int64_t unit = 1;
@@ -324,10 +386,30 @@ Status ReadPollInterval(const ConfigSchema& schema, const IniSection& s, Account
   }
   int64_t n = 0;
   if (!ParseInt(digits, &n) || n <= 0 || n > 366 * 86400 / unit) {
-    const IniEntry* e = s.Find("poll_interval");
-    return KeyError(s, *e, KeyProblem(schema.Key("account", "poll_interval"), *e, ""));
+    const IniEntry* e = s.Find(key);
+    return KeyError(s, *e, KeyProblem(schema.Key("account", key), *e, ""));
   }
-  account->poll_interval = std::chrono::seconds(n * unit);
+  *out = std::chrono::seconds(n * unit);
+  return Status::OK();
+}
+
+// "52428800", "50M", "1g" (the schema checked the form): positive, at most 1 TiB.
+Status ReadSize(const ConfigSchema& schema, const IniSection& s, const std::string& key,
+                uint64_t* out) {
+  std::string digits = Get(s, key);
+  const std::string units = "KMG";
+  int shift = 0;
+  if (size_t u = units.find(static_cast<char>(std::toupper(digits.back())));
+      u != std::string::npos) {
+    shift = 10 * static_cast<int>(u + 1);
+    digits.pop_back();
+  }
+  int64_t n = 0;
+  if (!ParseInt(digits, &n) || n <= 0 || n > (int64_t{1} << (40 - shift))) {
+    const IniEntry* e = s.Find(key);
+    return KeyError(s, *e, KeyProblem(schema.Key("account", key), *e, ""));
+  }
+  *out = static_cast<uint64_t>(n) << shift;
   return Status::OK();
 }
 
@@ -338,19 +420,21 @@ Status ReadAccount(const ConfigSchema& schema, IniSection* s, Config* config,
   pop3.host = Get(*s, "host");
   pop3.user = Get(*s, "user");
   POPVAULT_RETURN_IF_ERROR(ReadTls(s, &pop3));
-  const std::string auth = Get(*s, "auth");
-  pop3.auth = auth == "user"   ? AuthMethod::kUser
-              : auth == "apop" ? AuthMethod::kApop
-                               : AuthMethod::kAuto;
   pop3.allow_plaintext_auth = GetBool(*s, "allow_plaintext_auth");
-  POPVAULT_RETURN_IF_ERROR(ReadPassword(*s, &pop3, &config->warnings));
+  pop3.pipelining = GetBool(*s, "pipelining");
+  POPVAULT_RETURN_IF_ERROR(ReadSecret(*s, &pop3, &config->warnings));
+  POPVAULT_RETURN_IF_ERROR(ReadAuth(*s, &pop3));
+  POPVAULT_RETURN_IF_ERROR(ReadDuration(schema, *s, "connect_timeout", &pop3.connect_timeout));
+  POPVAULT_RETURN_IF_ERROR(ReadDuration(schema, *s, "reply_timeout", &pop3.reply_timeout));
+  POPVAULT_RETURN_IF_ERROR(ReadDuration(schema, *s, "idle_timeout", &pop3.idle_timeout));
+  POPVAULT_RETURN_IF_ERROR(ReadSize(schema, *s, "max_message_size", &pop3.max_message_size));
   POPVAULT_RETURN_IF_ERROR(ReadStoreList(*s, *config, account));
   const IniEntry* retention = s->Find("retention");
   Status parsed = RetentionPolicy::Parse(retention->value, &account->retention);
   if (!parsed.ok()) return KeyError(*s, *retention, parsed.message());
   account->archive_retention_days = static_cast<int>(GetInt(*s, "archive_retention_days"));
   account->legal_hold = GetBool(*s, "legal_hold");
-  return ReadPollInterval(schema, *s, account);
+  return ReadDuration(schema, *s, "poll_interval", &account->poll_interval);
 }
 
 // Fills `config` from validated sections, adding defaults to them.

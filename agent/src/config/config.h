@@ -5,7 +5,7 @@
 // Loading: parse the main file, expand ${NAME}, read include_dir/*.conf,
 // convert to typed JSON, validate against the schema, apply its defaults and
 // resolve paths, then the checks a schema cannot express (files readable,
-// store references, retention grammar, password or password_file).
+// store references, retention grammar, exactly one secret, auth fits it).
 //
 // Every problem is reported as InvalidArgument with a message that names the
 // file, line, section and key ("popvault.ini:12: [account.office] port: ...").

@@ -92,6 +92,7 @@ std::string EncodeEntry(const LedgerEntry& e) {
   Poco::JSON::Array::Ptr stores = new Poco::JSON::Array;
   for (const std::string& s : e.stores) stores->add(s);
   value.set("stores", stores);
+  if (e.oversize > 0) value.set("oversize", static_cast<Poco::UInt64>(e.oversize));
   if (HasRecord(e)) value.set("record", RecordToJsonObject(e.record));
   std::ostringstream out;
   value.stringify(out);
@@ -124,6 +125,12 @@ Status ParseEntryValue(const std::string& json, LedgerEntry* e) {
     const Poco::Dynamic::Var s = stores->get(static_cast<unsigned>(i));
     if (!s.isString()) return Status::Corruption("\"stores\" holds a non-string");
     e->stores.push_back(s.extract<std::string>());
+  }
+  if (o->has("oversize")) {
+    int64_t oversize = 0;
+    POPVAULT_RETURN_IF_ERROR(GetInt64(*o, "oversize", &oversize));
+    if (oversize < 0) return Status::Corruption("\"oversize\" is negative");
+    e->oversize = static_cast<uint64_t>(oversize);
   }
   if (o->has("record")) {
     const Poco::JSON::Object::Ptr record = o->getObject("record");

@@ -39,6 +39,9 @@ struct LedgerEntry {
   MessageState state = MessageState::kSeen;
   int64_t first_seen = 0;  // unix seconds when UIDL first listed it
   int64_t deleted_at = 0;  // unix seconds when kDeleted was reached
+  // kSeen: a RETR stopped after this many octets at max_message_size (the
+  // server's LIST size understated it); sync skips it while it is over.
+  uint64_t oversize = 0;
   // account and uidl are always set; the rest from kStored on (kPurged keeps
   // it: what was archived, and when).
   ArchiveRecord record;

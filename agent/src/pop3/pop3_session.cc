@@ -9,6 +9,7 @@
 #include "pop3/pop3_session_internal.h"
 #include "pop3/protocol.h"
 #include "pop3/reply_reader.h"
+#include "pop3/sasl.h"
 #include "pop3/socket_transport.h"
 
 namespace popvault {
@@ -53,7 +54,33 @@ class LineSink : public ByteSink {
   size_t lines_ = 0;
 };
 
-class SessionImpl final : public Pop3Session {
+// Passes a RETR body on, failing once it grows past `limit` octets: a
+// hostile or broken server cannot fill the spool disk.
+class LimitSink : public ByteSink {
+ public:
+  LimitSink(ByteSink& next, uint64_t limit) : next_(next), limit_(limit) {}
+  Status Append(const char* data, size_t n) override {
+    seen_ += n;
+    if (seen_ > limit_) {
+      return Status::TooLarge("message larger than max_message_size (" + std::to_string(limit_) +
+                              " octets)");
+    }
+    return next_.Append(data, n);
+  }
+
+ private:
+  ByteSink& next_;
+  const uint64_t limit_;
+  uint64_t seen_ = 0;
+};
+
+// Reads replies nobody wants any more (RETRs sent ahead of a stop).
+class DiscardSink : public ByteSink {
+ public:
+  Status Append(const char*, size_t) override { return Status::OK(); }
+};
+
+class SessionImpl final : public Pop3Session, private AuthChannel {
  public:
   SessionImpl(const Pop3Options& options, std::unique_ptr<Transport> transport)
       : options_(options),
@@ -86,7 +113,13 @@ class SessionImpl final : public Pop3Session {
   Status Uidl(std::vector<UidlEntry>* entries) override {
     return Run([&] {
       std::vector<UidlEntry> result;
-      POPVAULT_RETURN_IF_ERROR(Command("UIDL", "UIDL", false));
+      Response response;
+      POPVAULT_RETURN_IF_ERROR(Exchange("UIDL", "UIDL", &response));
+      if (!response.ok) {
+        keep_open_ = true;  // a whole reply was read: the stream is in step
+        return Status::NotSupported(where_ + ": UIDL: server replied \"-ERR " +
+                                    Printable(response.text) + "\"");
+      }
       POPVAULT_RETURN_IF_ERROR(ReadLines("UIDL", [&](std::string_view line) {
         UidlEntry entry;
         POPVAULT_RETURN_IF_ERROR(ParseUidlLine(line, &entry));
@@ -115,18 +148,65 @@ class SessionImpl final : public Pop3Session {
 
   Status Retr(uint32_t msgno, ByteSink& sink) override {
     return Run([&] {
-      const std::string command = "RETR " + std::to_string(msgno);
-      POPVAULT_RETURN_IF_ERROR(Command(command, command, false));
-      return reader_.ReadMultiLine(sink).WithContext(where_ + ": " + command);
+      POPVAULT_RETURN_IF_ERROR(Send({"RETR " + std::to_string(msgno)}));
+      return ReadRetr(msgno, sink);
     });
   }
 
-  Status Dele(uint32_t msgno) override {
+  Status RetrEach(const std::vector<ListEntry>& messages,
+                  const std::function<ByteSink&(size_t)>& begin,
+                  const std::function<Status(size_t)>& end) override {
     return Run([&] {
-      const std::string command = "DELE " + std::to_string(msgno);
-      return Command(command, command, false);
+      size_t sent = 0;
+      uint64_t sent_octets = 0;  // LIST octets of the RETRs sent but not read
+      for (size_t next = 0; next < messages.size(); ++next) {
+        std::vector<std::string> batch;
+        while (sent < messages.size() &&
+               (sent == next || (sent - next < Window() &&
+                                 sent_octets + messages[sent].octets <= kMaxInFlightOctets))) {
+          batch.push_back("RETR " + std::to_string(messages[sent].msgno));
+          sent_octets += messages[sent].octets;
+          ++sent;
+        }
+        POPVAULT_RETURN_IF_ERROR(Send(batch));
+        NoteInFlight(sent - next);
+        POPVAULT_RETURN_IF_ERROR(ReadRetr(messages[next].msgno, begin(next)));
+        sent_octets -= messages[next].octets;
+        Status stop = end(next);
+        if (stop.ok()) continue;
+        for (size_t i = next + 1; i < sent; ++i) {
+          DiscardSink discard;
+          POPVAULT_RETURN_IF_ERROR(ReadRetr(messages[i].msgno, discard));
+        }
+        keep_open_ = true;  // every reply asked for was read
+        return stop;
+      }
+      return Status::OK();
     });
   }
+
+  Status Dele(uint32_t msgno) override { return DeleEach({msgno}); }
+
+  Status DeleEach(const std::vector<uint32_t>& msgnos) override {
+    return Run([&] {
+      size_t sent = 0;
+      for (size_t next = 0; next < msgnos.size(); ++next) {
+        std::vector<std::string> batch;
+        while (sent < msgnos.size() && (sent == next || sent - next < Window())) {
+          batch.push_back("DELE " + std::to_string(msgnos[sent++]));
+        }
+        POPVAULT_RETURN_IF_ERROR(Send(batch));
+        NoteInFlight(sent - next);
+        const std::string shown = "DELE " + std::to_string(msgnos[next]);
+        Response response;
+        POPVAULT_RETURN_IF_ERROR(ReadResponse(shown, &response));
+        if (!response.ok) return ErrorStatus(response, false, where_ + ": " + shown);
+      }
+      return Status::OK();
+    });
+  }
+
+  size_t max_in_flight() const override { return max_in_flight_; }
 
   Status Rset() override {
     return Run([&] { return Command("RSET", "RSET", false); });
@@ -150,6 +230,14 @@ class SessionImpl final : public Pop3Session {
   bool broken() const override { return state_ == State::kBroken; }
 
  private:
+  // AuthChannel, for SaslAuthenticate.
+  Status Send(const std::string& line, const std::string& shown) override {
+    return Write(line, shown);
+  }
+  Status ReadLine(std::string* line) override {
+    return reader_.ReadStatusLine(line).WithContext(where_ + ": AUTH");
+  }
+
   enum class State { kOpen, kBroken, kClosed };
 
   // Runs one public operation: refuses when the session is not open, and
@@ -161,8 +249,9 @@ class SessionImpl final : public Pop3Session {
                              first_error_.ToString() + ")");
     }
     if (state_ == State::kClosed) return Status::Aborted(where_ + ": session closed");
+    keep_open_ = false;
     Status status = body();
-    if (!status.ok() && state_ == State::kOpen) {
+    if (!status.ok() && !keep_open_ && state_ == State::kOpen) {
       state_ = State::kBroken;
       first_error_ = status;
     }
@@ -173,14 +262,44 @@ class SessionImpl final : public Pop3Session {
   // transport and protocol failures are errors; -ERR is left to the caller.
   // `shown` stands for the command in messages, so secrets stay out of them.
   Status Exchange(const std::string& command, const std::string& shown, Response* response) {
+    POPVAULT_RETURN_IF_ERROR(Write(command, shown));
+    return ReadResponse(shown, response);
+  }
+
+  Status Write(const std::string& command, const std::string& shown) {
     const std::string context = where_ + ": " + shown;
     if (command.find_first_of("\r\n") != std::string::npos) {
       return Status::InvalidArgument(context + ": line break in a command argument");
     }
     const std::string line = command + "\r\n";
-    POPVAULT_RETURN_IF_ERROR(transport_->Write(line.data(), line.size()).WithContext(context));
-    return ReadResponse(shown, response);
+    return transport_->Write(line.data(), line.size()).WithContext(context);
   }
+
+  // Sends commands without secrets in one write (one segment when
+  // pipelining, RFC 2449 §6.6).
+  Status Send(const std::vector<std::string>& commands) {
+    if (commands.empty()) return Status::OK();
+    std::string lines;
+    for (const std::string& c : commands) lines += c + "\r\n";
+    return transport_->Write(lines.data(), lines.size()).WithContext(where_ + ": " + commands[0]);
+  }
+
+  // Reads a RETR reply (status line and body) into `sink`, within
+  // max_message_size.
+  Status ReadRetr(uint32_t msgno, ByteSink& sink) {
+    const std::string shown = "RETR " + std::to_string(msgno);
+    Response response;
+    POPVAULT_RETURN_IF_ERROR(ReadResponse(shown, &response));
+    if (!response.ok) return ErrorStatus(response, false, where_ + ": " + shown);
+    LimitSink limited(sink, options_.max_message_size);
+    return reader_.ReadMultiLine(limited).WithContext(where_ + ": " + shown);
+  }
+
+  size_t Window() const {
+    return options_.pipelining && capabilities_.count("PIPELINING") ? kMaxInFlight : 1;
+  }
+
+  void NoteInFlight(size_t n) { max_in_flight_ = std::max(max_in_flight_, n); }
 
   Status ReadResponse(const std::string& shown, Response* response) {
     std::string line;
@@ -217,6 +336,7 @@ class SessionImpl final : public Pop3Session {
     Response response;
     POPVAULT_RETURN_IF_ERROR(Exchange("CAPA", "CAPA", &response));
     // -ERR: an RFC 1939-only server, which has no capabilities to list.
+    capa_supported_ = response.ok;
     if (!response.ok) return Status::OK();
     return ReadLines("CAPA", [this](std::string_view line) {
       std::string name = CapabilityName(line);
@@ -251,20 +371,37 @@ class SessionImpl final : public Pop3Session {
                               ": refusing to send credentials over an unencrypted connection "
                               "(allow_plaintext_auth is off)");
     }
-    if (options_.auth == AuthMethod::kApop) return Apop();
-    POPVAULT_RETURN_IF_ERROR(Command("USER " + options_.user, "USER " + options_.user, true));
-    return Command("PASS " + options_.password, "PASS ****", true);
+    AuthMethod method = AuthMethod::kAuto;
+    POPVAULT_RETURN_IF_ERROR(ChooseAuthMethod(options_, SaslMechanisms(), UserOffered(),
+                                              !ApopTimestamp(greeting_).empty(), &method)
+                                 .WithContext(where_));
+    std::string secret;
+    POPVAULT_RETURN_IF_ERROR(FetchSecret(options_, &secret).WithContext(where_));
+    if (method == AuthMethod::kUser) {
+      POPVAULT_RETURN_IF_ERROR(Command("USER " + options_.user, "USER " + options_.user, true));
+      return Command("PASS " + secret, "PASS ****", true);
+    }
+    if (method == AuthMethod::kApop) {
+      return Command("APOP " + options_.user + " " + ApopDigest(ApopTimestamp(greeting_), secret),
+                     "APOP " + options_.user + " ****", true);
+    }
+    return SaslAuthenticate(*this, method, options_.user, secret, where_);
   }
 
-  // Only on request (kAuto never picks it): MD5 over the password is weak.
-  Status Apop() {
-    const std::string timestamp = ApopTimestamp(greeting_);
-    if (timestamp.empty()) {
-      return Status::NotSupported(where_ + ": APOP requested but the greeting has no timestamp");
+  // The mechanisms of CAPA's "SASL" line, upper-cased.
+  std::set<std::string> SaslMechanisms() const {
+    std::set<std::string> names;
+    std::string rest = CapabilityArgument("SASL");
+    for (size_t at = 0; (at = rest.find_first_not_of(' ', at)) != std::string::npos;) {
+      size_t stop = std::min(rest.find(' ', at), rest.size());
+      names.insert(CapabilityName(rest.substr(at, stop - at)));
+      at = stop;
     }
-    return Command("APOP " + options_.user + " " + ApopDigest(timestamp, options_.password),
-                   "APOP " + options_.user + " ****", true);
+    return names;
   }
+
+  // RFC 2449: USER is announced in CAPA; a server without CAPA predates it.
+  bool UserOffered() const { return !capa_supported_ || capabilities_.count("USER") > 0; }
 
   const Pop3Options options_;
   const std::string where_;
@@ -275,6 +412,9 @@ class SessionImpl final : public Pop3Session {
   std::string greeting_;
   State state_ = State::kOpen;
   Status first_error_;
+  bool capa_supported_ = false;
+  bool keep_open_ = false;  // set by an operation whose error left the stream in step
+  size_t max_in_flight_ = 0;
 };
 
 }  // namespace
@@ -288,6 +428,21 @@ Status OpenSession(const Pop3Options& options, std::unique_ptr<Transport> transp
 }
 
 }  // namespace pop3
+
+Status Pop3Session::RetrEach(const std::vector<ListEntry>& messages,
+                             const std::function<ByteSink&(size_t)>& begin,
+                             const std::function<Status(size_t)>& end) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    POPVAULT_RETURN_IF_ERROR(Retr(messages[i].msgno, begin(i)));
+    POPVAULT_RETURN_IF_ERROR(end(i));
+  }
+  return Status::OK();
+}
+
+Status Pop3Session::DeleEach(const std::vector<uint32_t>& msgnos) {
+  for (uint32_t msgno : msgnos) POPVAULT_RETURN_IF_ERROR(Dele(msgno));
+  return Status::OK();
+}
 
 Status Pop3Session::Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session) {
   std::unique_ptr<pop3::Transport> transport;

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -30,7 +31,23 @@
 namespace popvault {
 
 enum class TlsMode { kImplicit, kStartTls, kNone };
-enum class AuthMethod { kAuto, kUser, kApop };
+
+// How to log in. kAuto picks the strongest method the server offers after TLS
+// (see pop3/sasl.h); any other value is used as asked or fails clearly.
+// kUser is USER/PASS, kApop is APOP (only when asked: MD5 is weak), the rest
+// are SASL mechanisms sent with AUTH (RFC 5034).
+enum class AuthMethod {
+  kAuto,
+  kUser,
+  kApop,
+  kPlain,
+  kLogin,
+  kCramMd5,
+  kScramSha1,
+  kScramSha256,
+  kXoauth2,
+  kOauthBearer,
+};
 
 struct Pop3Options {
   std::string host;
@@ -38,16 +55,34 @@ struct Pop3Options {
   TlsMode tls = TlsMode::kImplicit;
   // PEM bundle of trusted CAs; empty means the system trust store.
   std::string ca_file;
+  // "sha256:" + 64 lower-case hex digits: the SHA-256 of the server
+  // certificate (DER). When set, the certificate must match it, and the CA
+  // chain and host name are not checked (self-signed servers). Empty: chain
+  // and host-name verification.
+  std::string tls_fingerprint;
   std::string user;
+  // The secret: a password, or with `oauth2` an OAuth2 access token. When
+  // secret_command is set it is run through /bin/sh at every login and its
+  // output (trimmed) is the secret instead (password_command,
+  // oauth_token_command). Never logged, never part of an error message.
   std::string password;
-  // kAuto and kUser: USER/PASS. kApop only when asked for (MD5 is weak); it
-  // needs a timestamp in the greeting, else kNotSupported.
+  std::string secret_command;
+  bool oauth2 = false;  // the secret is a bearer token: XOAUTH2 or OAUTHBEARER only
   AuthMethod auth = AuthMethod::kAuto;
-  // Without TLS, credentials (USER/PASS or APOP) are sent only if this is
-  // true; otherwise Open fails with kSecurity before sending any.
+  // Without TLS, credentials are sent only if this is true; otherwise Open
+  // fails with kSecurity before sending any.
   bool allow_plaintext_auth = false;
+  // Send RETR and DELE ahead in a bounded window when the server announces
+  // PIPELINING (RFC 2449); lock-step otherwise or when false.
+  bool pipelining = true;
+  // TCP connect plus TLS handshake.
   std::chrono::seconds connect_timeout{30};
+  // Waiting for the first byte of a reply.
   std::chrono::seconds reply_timeout{120};
+  // The longest silence inside a reply once it has started (a stalled RETR).
+  std::chrono::seconds idle_timeout{60};
+  // A RETR body longer than this ends the session with kTooLarge.
+  uint64_t max_message_size = 256ull << 20;
 };
 
 struct UidlEntry {
@@ -65,6 +100,9 @@ struct ListEntry {
 
 class Pop3Session {
  public:
+  static constexpr size_t kMaxInFlight = 32;
+  static constexpr uint64_t kMaxInFlightOctets = 1 << 20;
+
   // Connects, reads the greeting, CAPA, upgrades to TLS (implicit or STLS,
   // then CAPA again), authenticates and issues CAPA once more. A -ERR to CAPA
   // means an RFC 1939-only server (no capabilities). tls = kStartTls without
@@ -92,14 +130,43 @@ class Pop3Session {
   // Replace *entries with the server's listing, in the server's order and
   // with duplicates kept (detecting them is the caller's job). Untouched on
   // error. Lines longer than 4096 octets or malformed -> kProtocol.
+  // A server without UIDL (-ERR to it, RFC 1939 makes it optional) is
+  // kNotSupported and leaves the session usable.
   virtual Status Uidl(std::vector<UidlEntry>* entries) = 0;
   virtual Status List(std::vector<ListEntry>* entries) = 0;
   // Streams the message, dot-unstuffed and byte-exact, into `sink` in chunks
   // of at most 64 KiB; memory use does not depend on message or line length.
   // On error the sink may have received part of the message. A sink error is
-  // returned (with context) and breaks the session.
+  // returned (with context) and breaks the session; so does a body longer
+  // than max_message_size (kTooLarge).
   virtual Status Retr(uint32_t msgno, ByteSink& sink) = 0;
+
+  // RETR for each of `messages` (msgno and LIST octets), in order: message i
+  // streams into the sink `begin(i)` returns (the caller's, used until end(i)
+  // is called), then end(i) runs. With PIPELINING announced and
+  // options.pipelining, later RETRs are sent before earlier replies are read:
+  // at most kMaxInFlight commands, and beyond the first at most
+  // kMaxInFlightOctets by LIST size, so the commands (a few hundred bytes)
+  // never fill the socket buffer and replies already requested stay small.
+  // Lock-step otherwise. An error from end(i) stops the loop and is
+  // returned; the replies already requested are read and discarded first, so
+  // the session stays usable. Other errors are as for Retr. The default
+  // (test doubles) calls Retr for each message.
+  virtual Status RetrEach(const std::vector<ListEntry>& messages,
+                          const std::function<ByteSink&(size_t)>& begin,
+                          const std::function<Status(size_t)>& end);
+
+  // Marks one message for deletion at QUIT.
   virtual Status Dele(uint32_t msgno) = 0;
+  // DELE for each msgno, pipelined like RetrEach (without the octet bound).
+  // Any -ERR is an error and breaks the session, so QUIT can no longer
+  // commit any of them. The default calls Dele for each.
+  virtual Status DeleEach(const std::vector<uint32_t>& msgnos);
+
+  // The most commands the session has had outstanding at once (1 when
+  // lock-step), for logs and tests.
+  virtual size_t max_in_flight() const { return 1; }
+
   virtual Status Rset() = 0;
   // Commits the session's DELEs. OK only on "+OK" to QUIT. The connection is
   // closed afterwards either way; later calls fail with kAborted.

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,17 @@ class RetentionPolicy {
   Kind kind() const { return kind_; }
   // The canonical form; Parse(ToString()) gives an equal policy.
   std::string ToString() const;
+
+  // The most days an archived message stays on the server under this policy
+  // (0 for delete_after_archive); nullopt when some may stay for ever (keep,
+  // keep_newest, max_server_bytes alone). Compared with CAPA EXPIRE.
+  std::optional<uint64_t> MaxDaysOnServer() const {
+    if (kind_ == Kind::kDeleteAfterArchive) return 0;
+    if (kind_ == Kind::kLimits && delete_after_days_ > 0 && keep_newest_ == 0) {
+      return delete_after_days_;
+    }
+    return std::nullopt;
+  }
 
   // True if deciding needs each message's LIST octets.
   bool NeedsSizes() const { return max_server_bytes_ > 0; }

@@ -16,11 +16,16 @@
 namespace popvault {
 namespace {
 
-// A message the server lists, with what the ledger knows about it.
+// A message the server lists, with what the ledger knows about it. Without
+// UIDL the entry's uidl is empty until RETR gives the message's SHA-256.
 struct ListedMessage {
   uint32_t msgno = 0;
+  uint64_t octets = 0;  // LIST size
   LedgerEntry entry;
 };
+
+// The ledger key of a message from a server without UIDL: its content.
+std::string ContentUidl(const std::string& sha256_hex) { return "sha256:" + sha256_hex; }
 
 // Lets tests crash or pause the process in the middle of a RETR.
 class TestPointSink : public ByteSink {
@@ -49,21 +54,36 @@ class AccountSync {
   Status Run() {
     POPVAULT_RETURN_IF_ERROR(options_.connect ? options_.connect(account_.pop3, &session_)
                                               : Pop3Session::Open(account_.pop3, &session_));
+    WarnIfServerExpiresSooner();
+    std::vector<ListEntry> sizes;
+    POPVAULT_RETURN_IF_ERROR(session_->List(&sizes));
     std::vector<UidlEntry> listing;
-    POPVAULT_RETURN_IF_ERROR(session_->Uidl(&listing));
-    report_->listed = listing.size();
-    report_->listing_trusted = ListingIsTrustworthy(listing);
-    if (!report_->listing_trusted) {
+    Status uidl = session_->Uidl(&listing);
+    const bool has_uidl = uidl.code() != Status::Code::kNotSupported;
+    if (has_uidl) POPVAULT_RETURN_IF_ERROR(uidl);
+    report_->listed = sizes.size();
+    report_->listing_trusted =
+        has_uidl && ListingIsTrustworthy(listing) && SameMessages(listing, sizes);
+    if (!has_uidl) {
       log_.warning(
-          "account %s: the server's UIDL listing has duplicates or gaps; archiving "
-          "without deleting anything this pass",
+          "account %s: the server has no UIDL (%s): every pass downloads all %z messages, "
+          "deduplicated by SHA-256, and nothing is ever deleted from this server",
+          account_.name, uidl.message(), sizes.size());
+    } else if (!report_->listing_trusted) {
+      log_.warning(
+          "account %s: the server's UIDL listing has duplicates or gaps, or disagrees with LIST; "
+          "archiving without deleting anything this pass",
           account_.name);
     }
 
     std::vector<ListedMessage> to_fetch;
-    POPVAULT_RETURN_IF_ERROR(Classify(listing, &to_fetch));
-    POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
-    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing));
+    if (has_uidl) {
+      POPVAULT_RETURN_IF_ERROR(Classify(listing, sizes, &to_fetch));
+    } else {
+      for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, {}});
+    }
+    if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
+    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing, sizes));
 
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
@@ -79,6 +99,32 @@ class AccountSync {
   }
 
  private:
+  // RFC 2449 EXPIRE: the server deletes mail itself after n days ("n USER"
+  // after login may be per user; NEVER: it does not).
+  void WarnIfServerExpiresSooner() {
+    const std::string expire = session_->CapabilityArgument("EXPIRE");
+    uint64_t days = 0;
+    const std::string first = expire.substr(0, expire.find(' '));
+    if (first.empty() || first.find_first_not_of("0123456789") != std::string::npos) return;
+    days = std::stoull(first.substr(0, 9));
+    std::optional<uint64_t> keep = account_.retention.MaxDaysOnServer();
+    if (keep && *keep <= days) return;
+    log_.warning(
+        "account %s: the server announces EXPIRE %s: it deletes mail itself after %s day(s), "
+        "sooner than retention '%s' would; popvault archives each message at the first pass "
+        "that sees it, so poll more often than that",
+        account_.name, expire, first, account_.retention.ToString());
+  }
+
+  static bool SameMessages(const std::vector<UidlEntry>& listing,
+                           const std::vector<ListEntry>& sizes) {
+    if (listing.size() != sizes.size()) return false;
+    for (size_t i = 0; i < listing.size(); ++i) {
+      if (listing[i].msgno != sizes[i].msgno) return false;
+    }
+    return true;
+  }
+
   bool Stopping() const { return options_.stop != nullptr && options_.stop->load(); }
 
   int64_t Now() const {
@@ -93,14 +139,33 @@ class AccountSync {
     return true;
   }
 
+  // A message over max_message_size, by LIST or by what an earlier RETR
+  // delivered before the limit stopped it (LedgerEntry::oversize),
+  // is not fetched, and so never deleted. Each pass says so.
+  bool TooLarge(const ListedMessage& m) {
+    const uint64_t limit = account_.pop3.max_message_size;
+    const uint64_t size = std::max(m.octets, m.entry.oversize);
+    if (m.entry.state != MessageState::kSeen || size <= limit) return false;
+    report_->too_large++;
+    log_.error(
+        "account %s: uidl %s: message of %Lu octets is over max_message_size (%Lu): not archived, "
+        "left on the server",
+        account_.name, EncodeUidl(m.entry.record.uidl), static_cast<long long unsigned>(size),
+        static_cast<long long unsigned>(limit));
+    return true;
+  }
+
   // Picks the messages to fetch (not yet in every store); records new UIDLs
   // as kSeen and stored messages the server no longer lists as kDeleted.
-  Status Classify(const std::vector<UidlEntry>& listing, std::vector<ListedMessage>* to_fetch) {
+  Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
+                  std::vector<ListedMessage>* to_fetch) {
+    std::map<uint32_t, uint64_t> octets;
+    for (const ListEntry& e : sizes) octets[e.msgno] = e.octets;
     std::vector<LedgerEntry> updates;
     std::unordered_set<std::string> listed;
     for (const UidlEntry& u : listing) {
       if (!listed.insert(u.uidl).second) continue;  // duplicate: archive the first only
-      ListedMessage m{u.msgno, {}};
+      ListedMessage m{u.msgno, octets[u.msgno], {}};
       Status s = ledger_.Get(account_.name, u.uidl, &m.entry);
       if (s.code() == Status::Code::kNotFound) {
         m.entry.state = MessageState::kSeen;
@@ -118,7 +183,7 @@ class AccountSync {
         updates.push_back(m.entry);
       }
       bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
-      if (!archived) to_fetch->push_back(std::move(m));
+      if (!archived && !TooLarge(m)) to_fetch->push_back(std::move(m));
     }
     if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(MarkGone(listed, &updates));
     log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
@@ -142,41 +207,82 @@ class AccountSync {
     });
   }
 
+  // RETRs every message (pipelined when the server allows), stores each as
+  // it completes, and group-commits. Stops early, committing what it has,
+  // on shutdown or error.
   Status FetchAll(const std::vector<ListedMessage>& to_fetch) {
+    std::vector<ListEntry> requests;
+    for (const ListedMessage& m : to_fetch) requests.push_back({m.msgno, m.octets});
+    std::unique_ptr<MessageWriter> writer;
+    std::unique_ptr<TestPointSink> sink;
     std::vector<ListedMessage> pending;
     uint64_t pending_bytes = 0;
-    for (size_t i = 0; i < to_fetch.size() && !Stopping(); ++i) {
+    auto begin = [&](size_t) -> ByteSink& {
+      writer = std::make_unique<MessageWriter>(CompressionLevels(), options_.spool_dir);
+      sink = std::make_unique<TestPointSink>(*writer);
+      return *sink;
+    };
+    auto end = [&](size_t i) -> Status {
       ListedMessage m = to_fetch[i];
-      Status s = FetchOne(&m);
-      if (!s.ok()) {
-        // What is already in the stores is worth keeping: commit it, so a
-        // retry does not fetch it again. The error still ends the pass.
-        Status commit = CommitStored(&pending);
-        if (!commit.ok()) log_.error("account %s: %s", account_.name, commit.ToString());
-        return s;
+      bool store = true;
+      POPVAULT_RETURN_IF_ERROR(StoreOne(*writer, &m, &store));
+      if (store) {
+        pending_bytes += m.entry.record.size;
+        pending.push_back(std::move(m));
       }
-      pending_bytes += m.entry.record.size;
-      pending.push_back(std::move(m));
       if (pending.size() >= options_.commit_every_messages ||
           pending_bytes >= options_.commit_every_bytes) {
         POPVAULT_RETURN_IF_ERROR(CommitStored(&pending));
         pending_bytes = 0;
         log_.information("account %s: fetched %z of %z", account_.name, i + 1, to_fetch.size());
       }
+      return Stopping() ? Status::Aborted("stopping") : Status::OK();
+    };
+    Status s = session_->RetrEach(requests, begin, end);
+    if (session_->max_in_flight() > 1) {
+      log_.information("account %s: pipelined RETR, up to %z commands in flight", account_.name,
+                       session_->max_in_flight());
     }
-    return CommitStored(&pending);
+    if (Stopping() && s.code() == Status::Code::kAborted) s = Status::OK();
+    // What is already in the stores is worth keeping: commit it, so a retry
+    // does not fetch it again. An error still ends the pass.
+    Status commit = CommitStored(&pending);
+    if (s.code() == Status::Code::kTooLarge) RememberTooLarge(to_fetch);
+    if (s.ok()) return commit;
+    if (!commit.ok()) log_.error("account %s: %s", account_.name, commit.ToString());
+    return s;
   }
 
-  // RETR into the codec layers, then into each store that lacks the message
-  // and is up. Nothing is durable yet. A failing store is marked down for the
-  // rest of the pass; the message waits for it (no DELE) but lands elsewhere.
-  Status FetchOne(ListedMessage* m) {
-    MessageWriter writer(CompressionLevels(), options_.spool_dir);
-    TestPointSink sink(writer);
-    POPVAULT_RETURN_IF_ERROR(session_->Retr(m->msgno, sink));
-    POPVAULT_RETURN_IF_ERROR(writer.Finish());
+  // RETR streamed past max_message_size (LIST understated it): the message
+  // after the last one stored is the culprit. Its kSeen entry records that
+  // (oversize), so later passes skip it (TooLarge) instead of failing on it
+  // for ever. Without UIDL there is no key to keep it under.
+  void RememberTooLarge(const std::vector<ListedMessage>& to_fetch) {
+    if (fetched_ >= to_fetch.size()) return;
+    LedgerEntry entry = to_fetch[fetched_].entry;
+    if (entry.record.uidl.empty() || entry.state != MessageState::kSeen) return;
+    entry.oversize = account_.pop3.max_message_size + 1;
+    Status w = ledger_.Write({entry}, /*sync=*/true);
+    if (!w.ok()) log_.error("account %s: %s", account_.name, w.ToString());
+  }
 
+  // The finished RETR of *m through its codec layers into each store that
+  // lacks the message and is up. Nothing is durable yet. A failing store is
+  // marked down for the rest of the pass; the message waits for it (no DELE)
+  // but lands elsewhere. *store is false when nothing needed writing (a
+  // message from a server without UIDL that the ledger already has).
+  Status StoreOne(MessageWriter& writer, ListedMessage* m, bool* store) {
+    ++fetched_;
+    POPVAULT_RETURN_IF_ERROR(writer.Finish());
     ArchiveRecord& rec = m->entry.record;
+    if (rec.uidl.empty()) {
+      POPVAULT_RETURN_IF_ERROR(AdoptByContent(writer.sha256_hex(), m));
+      if (m->entry.state != MessageState::kSeen && InEveryStore(m->entry)) {
+        report_->deduplicated++;
+        *store = false;
+        return Status::OK();
+      }
+    }
     rec.sha256 = writer.sha256_hex();
     rec.size = writer.size();
     rec.archived_at = Now();
@@ -207,6 +313,20 @@ class AccountSync {
     report_->fetched++;
     report_->fetched_bytes += rec.size;
     if (all_reused) report_->deduplicated++;
+    return Status::OK();
+  }
+
+  // Without UIDL a message is known by its content: the ledger entry under
+  // ContentUidl, or a new kSeen one.
+  Status AdoptByContent(const std::string& sha256_hex, ListedMessage* m) {
+    const std::string uidl = ContentUidl(sha256_hex);
+    Status s = ledger_.Get(account_.name, uidl, &m->entry);
+    if (s.ok()) return Status::OK();
+    if (s.code() != Status::Code::kNotFound) return s;
+    m->entry = LedgerEntry();
+    m->entry.first_seen = Now();
+    m->entry.record.account = account_.name;
+    m->entry.record.uidl = uidl;
     return Status::OK();
   }
 
@@ -255,24 +375,25 @@ class AccountSync {
   // Plans from the ledger, as the dry run does (every kStored entry is synced
   // by now). Messages the plan releases are read back from every store and
   // only then marked with DELE.
-  Status DeleteReleased(const std::vector<UidlEntry>& listing) {
+  Status DeleteReleased(const std::vector<UidlEntry>& listing,
+                        const std::vector<ListEntry>& sizes) {
     int64_t now = Now();
-    std::vector<ListEntry> sizes;
-    if (account_.retention.NeedsSizes()) POPVAULT_RETURN_IF_ERROR(session_->List(&sizes));
     std::vector<PlannedMessage> plan;
     POPVAULT_RETURN_IF_ERROR(PlanRetention(account_, ledger_, listing, sizes, now, &plan));
+    std::vector<uint32_t> msgnos;
     for (const PlannedMessage& m : plan) {
       if (m.decision.verdict != RetentionDecision::Verdict::kDeleteNow) continue;
       // Counted now, uncounted once QUIT commits the DELE (CommitDeleted).
       report_->pending_deletes++;
       if (Stopping() || !InEveryStore(m.entry) || !VerifyEverywhere(m.entry)) continue;
-      POPVAULT_RETURN_IF_ERROR(session_->Dele(m.msgno));
-      TestPoint("deleted");
+      msgnos.push_back(m.msgno);
       LedgerEntry gone = m.entry;
       gone.state = MessageState::kDeleted;
       gone.deleted_at = now;
       deleted_.push_back(gone);
     }
+    POPVAULT_RETURN_IF_ERROR(session_->DeleEach(msgnos));
+    for (size_t i = 0; i < msgnos.size(); ++i) TestPoint("deleted");
     return Status::OK();
   }
 
@@ -341,6 +462,7 @@ class AccountSync {
   std::unique_ptr<Pop3Session> session_;  // dropped without QUIT on every error path
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
   std::map<std::string, Status> down_;    // stores that failed in this pass
+  size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)
 };
 
 }  // namespace

@@ -1,25 +1,30 @@
 // SyncAccount: one archive pass over one account. This is the whole path of a
 // message from RETR to DELE, in one place:
 //
-//   connect + authenticate          Pop3Session::Open
-//   UIDL                            which messages the server has
-//   classify against the ledger     new -> kSeen; gone from server -> kDeleted
-//   for each message not yet stored in every store:
+//   connect + authenticate          Pop3Session::Open (warn if CAPA EXPIRE is
+//                                   shorter than the retention policy)
+//   LIST, UIDL                      which messages the server has, how large
+//   classify against the ledger     new -> kSeen; gone from server -> kDeleted;
+//                                   over max_message_size -> skipped, reported
+//   for each message not yet stored in every store (pipelined RETR):
 //     RETR -> MessageWriter         SHA-256 + zstd + header capture, streaming
 //     Archive::PutMessage/PutRecord in every store of the account
 //     group commit                  Archive::Sync, then Ledger::Write(kStored, sync)
-//   PlanRetention                   the policy over the whole listing (LIST
-//                                   octets if it needs sizes), from the ledger
+//   PlanRetention                   the policy over the whole listing, from
+//                                   the ledger
 //   for each stored message the plan releases:
 //     Archive::VerifyMessage        read back + SHA-256, in every store
-//     DELE
+//   DELE them (pipelined)
 //   QUIT                            the server commits the DELEs
 //   AuditLog::Append                one fsync'd line per committed deletion
 //   Ledger::Write(kDeleted)
 //
 // No DELE is sent for a message whose kStored ledger entry (and the stored
-// objects behind it) are not yet synced. Any error drops the connection
-// without QUIT, so the server deletes nothing of that session.
+// objects behind it) are not yet synced, nor in a session whose listing is
+// untrustworthy (duplicate UIDLs, gaps, LIST disagreeing) or that has no
+// UIDL (then messages are keyed by SHA-256, "sha256:<hex>", and every pass
+// downloads them all). Any error drops the connection without QUIT, so the
+// server deletes nothing of that session.
 #pragma once
 
 #include <atomic>
@@ -63,7 +68,8 @@ struct SyncReport {
   uint64_t verify_failed = 0;    // released by retention, but a stored copy failed read-back
   uint64_t pending_deletes = 0;  // released by retention but still on the server after
                                  // the pass (verification failed, a store down, shutdown)
-  bool listing_trusted = true;   // false: duplicate UIDLs or gaps; nothing was deleted
+  uint64_t too_large = 0;        // over max_message_size: not archived, left on the server
+  bool listing_trusted = true;   // false: no UIDL, duplicate UIDLs or gaps; nothing deleted
 };
 
 // `archives` are the account's stores, in config order; not owned. Fills

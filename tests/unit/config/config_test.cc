@@ -139,13 +139,15 @@ TEST_CASE("bad configs fail with an error naming file, line, section and key") {
       {Edit("password_file = pw", "password_file = missing.txt"),
        "password_file: cannot read 'missing.txt'"},
       {Edit("password_file = pw", "password_file = pw\npassword = x"),
-       "give either password or password_file"},
+       "give only one of password, password_file, password_command, oauth_token_command (password "
+       "is set too)"},
       {Edit("password_file = pw\n", ""), "[account.office] password: missing"},
       {Edit("ca_file = ca.pem", "ca_file = nope.pem"), "ca_file: cannot read 'nope.pem'"},
       {Edit("host = pop.example.com", "host = pop.example.com\nallow_plaintext_auth = sure"),
        "allow_plaintext_auth: expected true or false, got 'sure'"},
       {Edit("host = pop.example.com", "host = pop.example.com\nauth = kerberos"),
-       "auth: expected auto, user or apop"},
+       "auth: expected auto, user, apop, plain, login, cram-md5, scram-sha-1, scram-sha-256, "
+       "xoauth2 or oauthbearer"},
       {Edit("host = pop.example.com", "host = pop.example.com\nhost = other"),
        ":13: [account.office] host: repeats line 12"},
       {Edit("[account.office]", "[store.local]"), "section [store.local] repeats line 6"},

@@ -31,7 +31,7 @@ Pop3Options TestOptions() {
 }
 
 const char kGreeting[] = "+OK POP3 ready <1896.697170952@dbc.mtview.ca.us>\r\n";
-const char kCapa[] = "+OK\r\nUSER\r\nUIDL\r\nsasl PLAIN\r\n.\r\n";
+const char kCapa[] = "+OK\r\nUSER\r\nUIDL\r\n.\r\n";
 
 // One server reply per chunk, in order.
 struct Fixture {
@@ -330,4 +330,158 @@ TEST_CASE("session: QUIT answered with -ERR is an error", "[session][codes]") {
   CHECK(f.session->Quit().code() == Code::kSysTemp);
   CHECK(f.session->broken());
   CHECK(f.wire->closed);
+}
+
+namespace {
+
+const char kCapaPipelining[] = "+OK\r\nUSER\r\nUIDL\r\nPIPELINING\r\n.\r\n";
+
+// Records, at every Read, how many bytes the client had written by then: a
+// pipelining client writes several commands before it reads a reply.
+class TracingTransport : public ScriptedTransport {
+ public:
+  TracingTransport(std::shared_ptr<Wire> wire, std::vector<size_t>* written_at_read)
+      : ScriptedTransport(wire), wire_(std::move(wire)), written_at_read_(written_at_read) {}
+  Status Read(char* buf, size_t cap, size_t* n, ReadWait wait) override {
+    written_at_read_->push_back(wire_->written.size());
+    return ScriptedTransport::Read(buf, cap, n, wait);
+  }
+
+ private:
+  std::shared_ptr<Wire> wire_;
+  std::vector<size_t>* written_at_read_;
+};
+
+struct PipelineFixture {
+  std::shared_ptr<Wire> wire = std::make_shared<Wire>();
+  std::vector<size_t> written_at_read;
+  std::unique_ptr<Pop3Session> session;
+  std::vector<StringSink> sinks{40};
+
+  explicit PipelineFixture(bool pipelining = true, const char* capa = kCapaPipelining) {
+    Pop3Options options = TestOptions();
+    options.pipelining = pipelining;
+    options.max_message_size = 64;
+    wire->secure = true;
+    wire->chunks = {kGreeting, capa, "+OK\r\n", "+OK\r\n", capa};
+    REQUIRE(
+        OpenSession(options, std::make_unique<TracingTransport>(wire, &written_at_read), &session)
+            .ok());
+    wire->written.clear();
+    written_at_read.clear();
+  }
+
+  Status RetrEach(const std::vector<popvault::ListEntry>& messages, size_t stop_after = 99) {
+    return session->RetrEach(
+        messages, [&](size_t i) -> popvault::ByteSink& { return sinks.at(i); },
+        [&](size_t i) { return i + 1 == stop_after ? Status::Aborted("stop") : Status::OK(); });
+  }
+};
+
+std::string RetrReply(int i) { return "+OK\r\nmessage " + std::to_string(i) + "\r\n.\r\n"; }
+
+}  // namespace
+
+TEST_CASE("session: with PIPELINING, RETRs go out in one write before any reply is read",
+          "[session][pipelining]") {
+  PipelineFixture f;
+  for (int i = 1; i <= 3; ++i) f.wire->chunks.push_back(RetrReply(i));
+  REQUIRE(f.RetrEach({{1, 10}, {2, 10}, {3, 10}}).ok());
+  CHECK(f.wire->written == "RETR 1\r\nRETR 2\r\nRETR 3\r\n");
+  REQUIRE_FALSE(f.written_at_read.empty());
+  CHECK(f.written_at_read.front() == f.wire->written.size());  // all sent before the first read
+  CHECK(f.session->max_in_flight() == 3);
+  CHECK(f.sinks[2].data() == "message 3\r\n");
+}
+
+TEST_CASE("session: without PIPELINING (or with it switched off) RETR is lock-step",
+          "[session][pipelining]") {
+  for (bool announced : {false, true}) {
+    PipelineFixture f(/*pipelining=*/announced ? false : true, announced ? kCapaPipelining : kCapa);
+    for (int i = 1; i <= 3; ++i) f.wire->chunks.push_back(RetrReply(i));
+    REQUIRE(f.RetrEach({{1, 10}, {2, 10}, {3, 10}}).ok());
+    CHECK(f.written_at_read.front() == std::string("RETR 1\r\n").size());
+    CHECK(f.session->max_in_flight() == 1);
+    CHECK(f.sinks[1].data() == "message 2\r\n");
+  }
+}
+
+TEST_CASE("session: the window is bounded in commands and in LIST octets",
+          "[session][pipelining]") {
+  PipelineFixture f;
+  std::vector<popvault::ListEntry> many;
+  for (uint32_t i = 1; i <= 40; ++i) {
+    many.push_back({i, 10});
+    f.wire->chunks.push_back(RetrReply(static_cast<int>(i)));
+  }
+  REQUIRE(f.RetrEach(many).ok());
+  CHECK(f.session->max_in_flight() == Pop3Session::kMaxInFlight);
+
+  PipelineFixture big;
+  for (int i = 1; i <= 3; ++i) big.wire->chunks.push_back(RetrReply(i));
+  const uint64_t half = Pop3Session::kMaxInFlightOctets / 2 + 1;
+  REQUIRE(big.RetrEach({{1, half}, {2, half}, {3, half}}).ok());
+  CHECK(big.session->max_in_flight() == 1);
+}
+
+TEST_CASE("session: stopping early reads the replies already asked for and stays usable",
+          "[session][pipelining]") {
+  PipelineFixture f;
+  for (int i = 1; i <= 3; ++i) f.wire->chunks.push_back(RetrReply(i));
+  f.wire->chunks.push_back("+OK bye\r\n");
+  Status s = f.RetrEach({{1, 10}, {2, 10}, {3, 10}}, /*stop_after=*/1);
+  CHECK(s.code() == Code::kAborted);
+  CHECK_FALSE(f.session->broken());
+  CHECK(f.sinks[1].data().empty());  // read, but not delivered
+  REQUIRE(f.session->Quit().ok());
+  CHECK(f.wire->written == "RETR 1\r\nRETR 2\r\nRETR 3\r\nQUIT\r\n");
+}
+
+TEST_CASE("session: a disconnect mid-pipeline breaks the session", "[session][pipelining]") {
+  PipelineFixture f;
+  f.wire->chunks.push_back(RetrReply(1));
+  f.wire->chunks.push_back("+OK\r\nhalf of mess");
+  Status s = f.RetrEach({{1, 10}, {2, 10}, {3, 10}});
+  CHECK(s.code() == Code::kNetwork);
+  CHECK(f.session->broken());
+  CHECK(f.session->Quit().code() == Code::kAborted);
+}
+
+TEST_CASE("session: a body over max_message_size is kTooLarge and breaks the session",
+          "[session]") {
+  PipelineFixture f;  // max_message_size 64
+  f.wire->chunks.push_back("+OK\r\n" + std::string(100, 'x') + "\r\n.\r\n");
+  Status s = f.RetrEach({{1, 10}});
+  CHECK(s.code() == Code::kTooLarge);
+  CHECK(s.message().find("RETR 1") != std::string::npos);
+  CHECK(f.sinks[0].data().size() <= 64);
+  CHECK(f.session->broken());
+}
+
+TEST_CASE("session: DELEs are pipelined and any -ERR breaks the session", "[session][pipelining]") {
+  PipelineFixture f;
+  f.wire->chunks = {"+OK\r\n", "+OK\r\n", "+OK\r\n"};
+  REQUIRE(f.session->DeleEach({1, 2, 3}).ok());
+  CHECK(f.written_at_read.front() == std::string("DELE 1\r\nDELE 2\r\nDELE 3\r\n").size());
+
+  PipelineFixture g;
+  g.wire->chunks = {"+OK\r\n", "-ERR [SYS/TEMP] busy\r\n", "+OK\r\n"};
+  Status s = g.session->DeleEach({1, 2, 3});
+  CHECK(s.code() == Code::kSysTemp);
+  CHECK(s.message().find("DELE 2") != std::string::npos);
+  CHECK(g.session->broken());
+  CHECK(g.session->Quit().code() == Code::kAborted);
+}
+
+TEST_CASE("session: a server without UIDL is kNotSupported and the session goes on", "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("-ERR command not implemented\r\n");
+  f.Reply("+OK 1 messages\r\n1 120\r\n.\r\n");
+  std::vector<UidlEntry> uidls;
+  CHECK(f.session->Uidl(&uidls).code() == Code::kNotSupported);
+  CHECK_FALSE(f.session->broken());
+  std::vector<popvault::ListEntry> list;
+  REQUIRE(f.session->List(&list).ok());
+  CHECK(list.size() == 1);
 }

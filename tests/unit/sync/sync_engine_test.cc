@@ -3,6 +3,7 @@
 #include "sync/sync_engine.h"
 
 #include <Poco/JSON/Parser.h>
+#include <Poco/SHA2Engine.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -25,9 +26,12 @@ struct FakeServer {
     std::string bytes;
   };
   std::vector<Message> messages;
-  std::vector<UidlEntry> listing_override;  // if set, UIDL returns this
-  uint32_t fail_retr = 0;                   // RETR of this msgno fails
-  std::function<void(uint32_t)> on_retr;    // called after each RETR
+  std::vector<UidlEntry> listing_override;     // if set, UIDL returns this
+  uint32_t fail_retr = 0;                      // RETR of this msgno fails
+  uint32_t too_large_retr = 0;                 // RETR of this msgno streams past the limit
+  bool no_uidl = false;                        // UIDL answers -ERR
+  std::map<std::string, uint64_t> list_sizes;  // by UIDL: LIST claims these sizes
+  std::function<void(uint32_t)> on_retr;       // called after each RETR
   bool fail_quit = false;
   std::vector<std::string> log;
 
@@ -50,6 +54,7 @@ class FakeSession : public Pop3Session {
   const std::set<std::string>& capabilities() const override { return caps_; }
   Status Uidl(std::vector<UidlEntry>* entries) override {
     server_.log.push_back("UIDL");
+    if (server_.no_uidl) return Status::NotSupported("UIDL: server replied \"-ERR\"");
     entries->clear();
     if (!server_.listing_override.empty()) {
       *entries = server_.listing_override;
@@ -64,13 +69,18 @@ class FakeSession : public Pop3Session {
     server_.log.push_back("LIST");
     entries->clear();
     for (size_t i = 0; i < server_.messages.size(); ++i) {
-      entries->push_back({static_cast<uint32_t>(i + 1), server_.messages[i].bytes.size()});
+      const uint32_t msgno = static_cast<uint32_t>(i + 1);
+      auto claimed = server_.list_sizes.find(server_.messages[i].uidl);
+      entries->push_back({msgno, claimed != server_.list_sizes.end()
+                                     ? claimed->second
+                                     : server_.messages[i].bytes.size()});
     }
     return Status::OK();
   }
   Status Retr(uint32_t msgno, ByteSink& sink) override {
     server_.log.push_back("RETR " + std::to_string(msgno));
     if (msgno == server_.fail_retr) return Status::Network("connection reset during RETR");
+    if (msgno == server_.too_large_retr) return Status::TooLarge("over max_message_size");
     const std::string& bytes = server_.messages.at(msgno - 1).bytes;
     Status s = sink.Append(bytes.data(), bytes.size());
     if (server_.on_retr) server_.on_retr(msgno);
@@ -237,8 +247,8 @@ TEST_CASE("a clean pass fetches, verifies, deletes and records each message once
   CHECK(report.deduplicated == 0);
   CHECK(h.server.messages.empty());
   CHECK(h.StateOf("uid-2") == MessageState::kDeleted);
-  CHECK(h.server.log == std::vector<std::string>{"UIDL", "RETR 1", "RETR 2", "RETR 3", "DELE 1",
-                                                 "DELE 2", "DELE 3", "QUIT"});
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "RETR 2", "RETR 3",
+                                                 "DELE 1", "DELE 2", "DELE 3", "QUIT"});
 }
 
 TEST_CASE("with retention keep nothing is deleted and a second pass fetches nothing") {
@@ -247,7 +257,7 @@ TEST_CASE("with retention keep nothing is deleted and a second pass fetches noth
   h.server.Add("a", Message(1));
   REQUIRE(h.Sync().ok());
   REQUIRE(h.Sync().ok());
-  CHECK(h.server.log == std::vector<std::string>{"UIDL", "QUIT"});
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "QUIT"});
   CHECK(h.StateOf("a") == MessageState::kStored);
 }
 
@@ -510,25 +520,85 @@ TEST_CASE("delete_after_days never deletes a message whose stored copy fails ver
   CHECK(h.server.messages.size() == 1);
 }
 
-TEST_CASE("max_server_bytes asks LIST and deletes the oldest until the mailbox fits") {
+TEST_CASE("max_server_bytes deletes the oldest until the mailbox fits") {
   Harness h;
   h.Retain("max_server_bytes:1000");
   for (int i = 1; i <= 4; ++i) h.server.Add("uid-" + std::to_string(i), SizedMessage(i, 400));
   REQUIRE(h.Sync().ok());
-  CHECK(h.server.log == std::vector<std::string>{"UIDL", "RETR 1", "RETR 2", "RETR 3", "RETR 4",
-                                                 "LIST", "DELE 1", "DELE 2", "QUIT"});
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "RETR 2", "RETR 3",
+                                                 "RETR 4", "DELE 1", "DELE 2", "QUIT"});
   REQUIRE(h.Sync().ok());  // 800 octets left: nothing more
   CHECK(h.server.CountPrefix("DELE") == 0);
   CHECK(h.server.messages.size() == 2);
 }
 
-TEST_CASE("policies without a size term do not send LIST") {
+TEST_CASE("a message LIST says is over max_message_size is neither fetched nor deleted") {
   Harness h;
-  h.Retain("keep_newest:2");
+  h.account_.pop3.max_message_size = 1000;
   for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
-  REQUIRE(h.Sync().ok());
-  CHECK_FALSE(h.server.Sent("LIST"));
-  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 1"});
+  h.server.list_sizes["uid-2"] = 5000;
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.too_large == 1);
+  CHECK(report.fetched == 2);
+  CHECK_FALSE(h.server.Sent("RETR 2"));
+  CHECK(Deletes(h.server) == std::vector<std::string>{"DELE 1", "DELE 3"});
+  CHECK(h.StateOf("uid-2") == MessageState::kSeen);
+  REQUIRE(h.Sync(&report).ok());  // reported again on every pass, still left alone
+  CHECK(report.too_large == 1);
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "QUIT"});
+}
+
+TEST_CASE("a RETR that outgrows max_message_size is remembered and skipped from then on") {
+  Harness h;
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  h.server.too_large_retr = 2;
+  SyncReport report;
+  Status s = h.Sync(&report);
+  CHECK(s.code() == Status::Code::kTooLarge);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.StateOf("uid-1") == MessageState::kStored);  // committed before the error
+  s = h.Sync(&report);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(report.too_large == 1);
+  CHECK_FALSE(h.server.Sent("RETR 2"));
+  CHECK(h.server.Sent("RETR 3"));
+  CHECK(h.StateOf("uid-2") == MessageState::kSeen);
+  CHECK(h.server.messages.size() == 1);  // only the large one is left
+}
+
+TEST_CASE("without UIDL every message is archived by content and nothing is deleted") {
+  Harness h;
+  h.server.no_uidl = true;
+  for (int i = 1; i <= 3; ++i) h.server.Add("", Message(i));
+  h.server.Add("", Message(1));  // the same content twice
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.server.CountPrefix("RETR") == 4);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.Sent("QUIT"));
+  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+  sha.update(Message(2));
+  LedgerEntry e = h.EntryOf("sha256:" + Poco::DigestEngine::digestToHex(sha.digest()));
+  CHECK(e.state == MessageState::kStored);
+  CHECK(e.record.size == Message(2).size());
+  // The next pass downloads again (no other way to know) but stores nothing.
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.fetched == 0);
+  CHECK(report.deduplicated == 4);
+  CHECK(h.server.messages.size() == 4);
+}
+
+TEST_CASE("LIST and UIDL that disagree make the listing untrusted: nothing is deleted") {
+  Harness h;
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  h.server.listing_override = {{1, "uid-1"}, {2, "uid-2"}};  // LIST still has three
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.server.CountPrefix("DELE") == 0);
 }
 
 TEST_CASE("keep_newest counts messages not yet archived, and never deletes them") {
