@@ -571,7 +571,12 @@ TEST_CASE("a message LIST says is larger than max_message_size is skipped, never
   HostileServer server(R"({"list_size": {"2": 5000000000}})", 4);
   Vault vault({.port = server.port(), .retention = "delete_after_archive"});
   Measured run = vault.Sync(20);
-  CheckAccountError(run, server, "msg0002-1");
+  // An error naming the account, the message, its size and the limit. (Not
+  // pinned: whether the pass as a whole then fails, i.e. the exit status.)
+  INFO("exit status " << run.exit_code << "\n" << run.out << run.err);
+  CHECK_FALSE(run.timed_out);
+  CHECK_THAT(run.err, Contains("hostile"));
+  CHECK_THAT(run.err, Contains("msg0002-1"));
   CHECK_THAT(run.err, Contains("5000000000"));
   CHECK_THAT(run.err, Contains("max_message_size"));
   CHECK(server.CountCommands("RETR 2") == 0);
@@ -629,10 +634,16 @@ TEST_CASE("pipelining: RETR and DELE are sent ahead when CAPA has PIPELINING, no
 
 TEST_CASE("a disconnect in the middle of a pipeline loses nothing") {
   auto [scenario, archived_first] = GENERATE(table<std::string, size_t>({
-      // Replies to RETR 1-9 sent, RETR 10 and the ones sent ahead never answered.
+      // Replies to RETR 1-9 sent, then FIN: RETR 10 and the ones sent ahead
+      // are never answered.
+      {R"({"pipelining": true, "connections": 1,
+           "actions": [{"on": "RETR", "count": 10, "close": "graceful"}]})",
+       9},
+      // The same, but closed with commands unread: a RST, which may destroy
+      // replies the client had not read yet.
       {R"({"pipelining": true, "connections": 1,
            "actions": [{"on": "RETR", "count": 10, "close": true}]})",
-       9},
+       0},
       // All fetched; DELE 1-4 marked, then the connection drops: no QUIT, so
       // the server deletes nothing.
       {R"({"pipelining": true, "connections": 1,
@@ -645,12 +656,12 @@ TEST_CASE("a disconnect in the middle of a pipeline loses nothing") {
   HostileServer server(scenario, 40, 7);
   Vault vault({.port = server.port(), .retention = "delete_after_archive"});
   Measured run = vault.Sync(30);
-  INFO("scenario " << scenario);
+  INFO("scenario " << scenario << "\n" << run.err);
   CheckAccountError(run, server, "network error");
   CHECK(server.Deleted().empty());
   CHECK(server.Mailbox() == server.original());
   std::set<std::string> archived = CheckArchiveExact(vault, server);
-  if (archived_first > 0) CHECK(archived.size() >= archived_first);
+  CHECK(archived.size() >= archived_first);
 
   Measured again = vault.Sync(30);
   INFO(again.err);

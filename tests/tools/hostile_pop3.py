@@ -54,7 +54,11 @@ its next command by then).
     "count": K            only the K-th such command of the session
     then one of:
     "reply": "LINE"       a single-line reply
-    "close": true         drop the connection without a reply
+    "close": true         drop the connection without a reply (commands the client
+                          sent ahead and we did not read make that a TCP RST, which
+                          may destroy replies still unread in the client's buffer)
+    "close": "graceful"   half-close (FIN after the replies sent so far) instead of
+                          a reply, then read until the client hangs up
     "stall": true         never reply (keeps reading and logging commands)
     "garbage": BYTES      BYTES pseudo-random bytes instead of a reply
     "endless_line": BYTES a line that never ends: "prefix" (default "+OK "; e.g.
@@ -223,6 +227,9 @@ class Connection:
         while not self.pending:
             try:
                 data = self.sock.recv(CHUNK)
+            except socket.timeout:
+                self.log("E", "gave up waiting for the client")
+                raise Hangup()
             except OSError:
                 data = b""
             if not data:
@@ -305,6 +312,14 @@ class Connection:
         then = a.get("then", "close")
         if "reply" in a:
             return self.reply(what, a["reply"])
+        if a.get("close") == "graceful":
+            # FIN after the replies already sent; reading on until the client
+            # hangs up, so unread commands do not turn the close into a RST
+            # that could destroy those replies in the client's buffer.
+            self.log("E", "half-closing instead of replying to %s" % what)
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(10)
+            self.stall()
         if a.get("close"):
             self.log("E", "closing instead of replying to %s" % what)
             raise Hangup()
