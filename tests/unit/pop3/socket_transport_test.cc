@@ -438,7 +438,7 @@ TEST_CASE("socket: the right pin connects to a self-signed server, chain and nam
   CHECK(server_name.empty());  // no SNI for an address literal
 }
 
-TEST_CASE("socket: the pin compares case-insensitively; a malformed pin is refused",
+TEST_CASE("socket: the pin compares case-insensitively and a malformed pin is refused",
           "[socket][tls][pin]") {
   Listener listener;
   ServerContext ctx = MakeServerContext();
@@ -585,7 +585,7 @@ struct StlsServer {
 
 }  // namespace
 
-TEST_CASE("socket: STLS with the right pin logs in; a wrong pin stops before any credential",
+TEST_CASE("socket: STLS with the right pin logs in and a wrong pin stops before any credential",
           "[socket][tls][pin]") {
   for (const bool right : {true, false}) {
     INFO((right ? "right pin" : "wrong pin"));
