@@ -78,8 +78,9 @@ std::string AuthCommandLine(std::string_view mechanism, std::string_view initial
 // [IN-USE] win). XOAUTH2/OAUTHBEARER error challenges (base64 JSON) are
 // answered as their specifications ask (XOAUTH2: an empty line; OAUTHBEARER:
 // a single %x01, RFC 7628 §3.2.3) and reported with the server's status.
-// SCRAM must end with the server's signature verified: a +OK before it, or a
-// signature that does not verify, fails. `where` ("host:port") prefixes
+// LOGIN and CRAM-MD5 send no initial response (the server speaks first).
+// SCRAM must end with the server's signature verified: a signature that does
+// not verify is kAuthFailed (after "*"), a +OK before it kProtocol. `where` ("host:port") prefixes
 // messages; OAUTHBEARER also takes its host= and port= from it. Challenges
 // longer than kMaxLineOctets and more than 8 round trips are refused.
 Status SaslAuthenticate(AuthChannel& channel, AuthMethod method, const std::string& user,
