@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -507,14 +508,21 @@ TEST_CASE("a disconnect in the middle of a RETR loses nothing and the next pass 
   CHECK(CheckNothingLost(vault, server).size() == 6);
 }
 
-TEST_CASE("QUIT unanswered (connection dropped): the next pass deletes what is still there") {
-  // The server drops the connection instead of answering QUIT: popvault
-  // cannot know whether it committed, so it must not record deletions; this
-  // server did not commit, so all mail is still there.
-  HostileServer server(R"({"connections": 1, "actions": [{"on": "QUIT", "close": true}]})", 4);
+TEST_CASE("QUIT unanswered or refused: the next pass deletes what is still there") {
+  // The server drops the connection instead of answering QUIT, or refuses
+  // it: popvault cannot know whether, or knows that nothing, was committed,
+  // so it must not record deletions; this server did not commit, so all
+  // mail is still there.
+  std::string scenario = GENERATE(
+      std::string(R"({"connections": 1, "actions": [{"on": "QUIT", "close": true}]})"),
+      std::string(R"({"connections": 1, "quit_reply": "-ERR [SYS/TEMP] could not commit"})"));
+  HostileServer server(scenario, 4);
   Vault vault({.port = server.port(), .retention = "delete_after_archive"});
   Measured run = vault.Sync(20);
+  INFO("scenario " << scenario);
   CheckAccountError(run, server, "QUIT");
+  CHECK_THAT(run.out, Contains("0 deleted from server"));
+  CHECK(ReadAll(vault.dir() + "/state/audit.log").empty());  // no deletion recorded
   CHECK(server.Mailbox() == server.original());
   CheckArchiveExact(vault, server);
 
@@ -522,6 +530,8 @@ TEST_CASE("QUIT unanswered (connection dropped): the next pass deletes what is s
   INFO(again.err);
   CHECK(again.exit_code == 0);
   CHECK_THAT(again.out, Contains("4 deleted from server"));
+  std::string audit = ReadAll(vault.dir() + "/state/audit.log");
+  CHECK(std::count(audit.begin(), audit.end(), '\n') == 4);
   CHECK(CheckNothingLost(vault, server).size() == 4);
 }
 
