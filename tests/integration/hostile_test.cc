@@ -574,6 +574,18 @@ TEST_CASE("a RETR that streams far past max_message_size ends the session, in bo
   CheckNoDele(server);
   std::set<std::string> archived = CheckArchiveExact(vault, server);
   CHECK(archived.count("msg0002-1") == 0);
+
+  // The next pass remembers it: message 2 is not RETR'd again (nor
+  // deleted), the others are archived and deleted.
+  Measured again = vault.Sync(60);
+  INFO(again.out << again.err);
+  CHECK_FALSE(again.timed_out);
+  CHECK_THAT(again.err, Contains("msg0002-1"));
+  CHECK(server.CountCommands("RETR 2") == 1);
+  CHECK(server.CountCommands("DELE 2") == 0);
+  CHECK(server.Mailbox().count("msg0002-1") == 1);
+  CHECK(server.Deleted() == std::set<std::string>{"msg0001-1", "msg0003-1"});
+  CHECK(CheckNothingLost(vault, server) == std::set<std::string>{"msg0001-1", "msg0003-1"});
 }
 
 TEST_CASE("a message LIST says is larger than max_message_size is skipped, never RETR'd") {
