@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -81,6 +82,39 @@ TEST_CASE("the corpus mailbox is archived byte-exact over implicit TLS") {
 
 TEST_CASE("the generated quirky mailbox is archived byte-exact over STLS") {
   CheckArchivesByteExact("generated", "starttls", /*cat_every=*/1);
+}
+
+// The workspace logs warnings only; some tests read information lines.
+void RaiseLogLevel(const Workspace& ws) {
+  std::ifstream in(ws.config());
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string from = "log_level = warning";
+  REQUIRE(text.find(from) != std::string::npos);
+  text.replace(text.find(from), from.size(), "log_level = information");
+  std::ofstream(ws.config()) << text;
+}
+
+// Dovecot announces PIPELINING. The engine logs how many commands were in
+// flight at most: more than one shows RETRs were sent ahead of replies.
+TEST_CASE("RETR is pipelined against Dovecot, and lock-step with pipelining = false") {
+  const std::vector<ServerMessage> server = DumpMailbox("generated");
+  REQUIRE(server.size() >= 60);
+  for (bool pipelining : {true, false}) {
+    Workspace ws({.user = "generated",
+                  .extra = std::string("pipelining = ") + (pipelining ? "true" : "false")});
+    RaiseLogLevel(ws);
+    Outcome sync = ws.Popvault("sync");
+    INFO(sync.out << sync.err);
+    REQUIRE(sync.exit_code == 0);
+    const size_t at = sync.err.find("pipelined RETR, up to ");
+    if (pipelining) {
+      REQUIRE(at != std::string::npos);
+      CHECK(std::stoi(sync.err.substr(at + 22)) > 1);
+    } else {
+      CHECK(at == std::string::npos);
+    }
+    CHECK(ByUidl(ws.Archived()) == ByUidl(server));
+  }
 }
 
 TEST_CASE("delete_after_archive empties the server of verified messages only") {

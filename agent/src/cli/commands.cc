@@ -216,6 +216,11 @@ int Sync(Context& ctx, const Args& args) {
     if (!s.ok()) {
       std::cerr << "popvault: " << s.ToString() << "\n";
       ++failures;
+    } else if (report.too_large > 0) {
+      // Not archived is a failure of an archiver, even if the pass went on.
+      std::cerr << "popvault: account '" << account->name << "': " << report.too_large
+                << " message(s) over max_message_size were not archived and stay on the server\n";
+      ++failures;
     }
   }
   return failures == 0 ? 0 : 1;

@@ -18,6 +18,7 @@ void Metrics::RecordPass(const std::string& account, const SyncReport& report, c
   a.verify_failed += report.verify_failed;
   a.deduplicated += report.deduplicated;
   a.pending_deletes = report.pending_deletes;
+  a.too_large = report.too_large;
   // A pass cut short by shutdown did what it could; it is no error.
   if (status.ok() || status.code() == Status::Code::kAborted) {
     ++a.polls_ok;
@@ -123,6 +124,9 @@ std::string Metrics::Render() const {
          "Messages retention released that the last pass left on the server (verification, "
          "a store down, shutdown); they go on a later pass.",
          [](const Account& a) { return static_cast<double>(a.pending_deletes); });
+  simple("popvault_messages_too_large", "gauge",
+         "Messages over max_message_size the last pass left on the server, not archived.",
+         [](const Account& a) { return static_cast<double>(a.too_large); });
   simple("popvault_messages_on_server", "gauge", "Messages the server listed in the last pass.",
          [](const Account& a) { return static_cast<double>(a.on_server); });
   return out;

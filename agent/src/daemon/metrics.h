@@ -38,7 +38,7 @@ class Metrics {
     uint64_t polls_ok = 0, polls_failed = 0;
     uint64_t messages = 0, bytes = 0, deletes = 0;
     uint64_t verify_failed = 0, on_server = 0;
-    uint64_t deduplicated = 0, pending_deletes = 0;
+    uint64_t deduplicated = 0, pending_deletes = 0, too_large = 0;
     bool stopped = false;
     std::string error_code, error_message;  // of the last pass; empty if it succeeded
   };

@@ -159,16 +159,26 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
     return Run([&] {
       size_t sent = 0;
       uint64_t sent_octets = 0;  // LIST octets of the RETRs sent but not read
+      Status write_error;        // after it, only replies already asked for are read
       for (size_t next = 0; next < messages.size(); ++next) {
         std::vector<std::string> batch;
-        while (sent < messages.size() &&
+        const size_t first = sent;
+        const uint64_t first_octets = sent_octets;
+        while (write_error.ok() && sent < messages.size() &&
                (sent == next || (sent - next < Window() &&
                                  sent_octets + messages[sent].octets <= kMaxInFlightOctets))) {
           batch.push_back("RETR " + std::to_string(messages[sent].msgno));
           sent_octets += messages[sent].octets;
           ++sent;
         }
-        POPVAULT_RETURN_IF_ERROR(Send(batch));
+        if (Status w = Send(batch); !w.ok()) {
+          // A peer that reset the connection may still have answered what
+          // it read before: keep those messages, then report the error.
+          write_error = w;
+          sent = first;
+          sent_octets = first_octets;
+        }
+        if (next == sent) return write_error;
         NoteInFlight(sent - next);
         POPVAULT_RETURN_IF_ERROR(ReadRetr(messages[next].msgno, begin(next)));
         sent_octets -= messages[next].octets;
@@ -178,10 +188,10 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
           DiscardSink discard;
           POPVAULT_RETURN_IF_ERROR(ReadRetr(messages[i].msgno, discard));
         }
-        keep_open_ = true;  // every reply asked for was read
-        return stop;
+        keep_open_ = write_error.ok();  // every reply asked for was read
+        return write_error.ok() ? stop : write_error;
       }
-      return Status::OK();
+      return write_error;
     });
   }
 
@@ -235,7 +245,7 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
     return Write(line, shown);
   }
   Status ReadLine(std::string* line) override {
-    return reader_.ReadStatusLine(line).WithContext(where_ + ": AUTH");
+    return reader_.ReadStatusLine(line);  // SaslAuthenticate adds the context
   }
 
   enum class State { kOpen, kBroken, kClosed };

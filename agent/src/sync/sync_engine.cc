@@ -148,10 +148,10 @@ class AccountSync {
     if (m.entry.state != MessageState::kSeen || size <= limit) return false;
     report_->too_large++;
     log_.error(
-        "account %s: uidl %s: message of %Lu octets is over max_message_size (%Lu): not archived, "
-        "left on the server",
-        account_.name, EncodeUidl(m.entry.record.uidl), static_cast<long long unsigned>(size),
-        static_cast<long long unsigned>(limit));
+        "account %s: %s:%hu: uidl %s: message of %s octets is over max_message_size (%s): not "
+        "archived, left on the server",
+        account_.name, account_.pop3.host, account_.pop3.port, EncodeUidl(m.entry.record.uidl),
+        std::to_string(size), std::to_string(limit));
     return true;
   }
 

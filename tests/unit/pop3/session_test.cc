@@ -346,15 +346,26 @@ class TracingTransport : public ScriptedTransport {
     written_at_read_->push_back(wire_->written.size());
     return ScriptedTransport::Read(buf, cap, n, wait);
   }
+  // Writes fail from the `fail_write_at`-th on (1-based; 0: never), as on a
+  // connection the peer has reset.
+  Status Write(const char* data, size_t n) override {
+    if (fail_write_at != 0 && ++writes_ >= fail_write_at) {
+      return Status::Network("connection reset by peer");
+    }
+    return ScriptedTransport::Write(data, n);
+  }
+  size_t fail_write_at = 0;
 
  private:
   std::shared_ptr<Wire> wire_;
   std::vector<size_t>* written_at_read_;
+  size_t writes_ = 0;
 };
 
 struct PipelineFixture {
   std::shared_ptr<Wire> wire = std::make_shared<Wire>();
   std::vector<size_t> written_at_read;
+  TracingTransport* tracing = nullptr;  // owned by the session
   std::unique_ptr<Pop3Session> session;
   std::vector<StringSink> sinks{40};
 
@@ -364,9 +375,9 @@ struct PipelineFixture {
     options.max_message_size = 64;
     wire->secure = true;
     wire->chunks = {kGreeting, capa, "+OK\r\n", "+OK\r\n", capa};
-    REQUIRE(
-        OpenSession(options, std::make_unique<TracingTransport>(wire, &written_at_read), &session)
-            .ok());
+    auto transport = std::make_unique<TracingTransport>(wire, &written_at_read);
+    tracing = transport.get();
+    REQUIRE(OpenSession(options, std::move(transport), &session).ok());
     wire->written.clear();
     written_at_read.clear();
   }
@@ -484,4 +495,24 @@ TEST_CASE("session: a server without UIDL is kNotSupported and the session goes 
   std::vector<popvault::ListEntry> list;
   REQUIRE(f.session->List(&list).ok());
   CHECK(list.size() == 1);
+}
+
+TEST_CASE("session: a write error mid-pipeline still delivers the replies already asked for",
+          "[session][pipelining]") {
+  PipelineFixture f;
+  std::vector<popvault::ListEntry> many;
+  for (uint32_t i = 1; i <= 40; ++i) many.push_back({i, 10});
+  for (int i = 1; i <= 32; ++i) f.wire->chunks.push_back(RetrReply(i));
+  f.tracing->fail_write_at = 2;  // the first batch (32 RETRs) goes out, the refill fails
+  size_t delivered = 0;
+  Status s = f.session->RetrEach(
+      many, [&](size_t i) -> popvault::ByteSink& { return f.sinks.at(i); },
+      [&](size_t) {
+        ++delivered;
+        return Status::OK();
+      });
+  CHECK(s.code() == Code::kNetwork);
+  CHECK(delivered == 32);
+  CHECK(f.sinks[31].data() == "message 32\r\n");
+  CHECK(f.session->broken());
 }
