@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config clang-format
+  clang-14 libfuzzer-14-dev  # scripts/fuzz.sh: libFuzzer targets (tests/fuzz)
   libpoco-dev librocksdb-dev libzstd-dev zstd catch2
   libvalijson-dev  # header-only JSON Schema validator (config schema)
   libgsasl-dev     # GNU SASL: POP3 AUTH mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-*)
