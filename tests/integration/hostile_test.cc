@@ -304,7 +304,8 @@ class Vault {
 // each SHA-256) writes for it is the server's message with that UIDL.
 // Returns the archived UIDLs.
 std::set<std::string> CheckArchiveExact(const Vault& vault, const HostileServer& server) {
-  std::string out = TempDir("export");
+  std::string out = vault.dir() + "/export";  // removed with the vault
+  fs::remove_all(out);
   Measured exported = vault.Popvault("export", {"--output", out});
   INFO(exported.err);
   CHECK(exported.exit_code == 0);
@@ -318,7 +319,6 @@ std::set<std::string> CheckArchiveExact(const Vault& vault, const HostileServer&
     CHECK(ReadAll(out + "/hostile/" + a.sha256 + ".eml") == it->second);
     CHECK(uidls.insert(a.uidl).second);
   }
-  fs::remove_all(out);
   return uidls;
 }
 
