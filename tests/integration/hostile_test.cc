@@ -800,10 +800,7 @@ TEST_CASE("run: [SYS/PERM] and [AUTH] stop polling, [IN-USE] is retried and then
   CheckNoDele(busy);
 }
 
-// Known bug (reported): the refusal ends Pop3Session::Open, so the daemon
-// never learns the pre-login CAPA's LOGIN-DELAY and retries on its own
-// backoff. [!mayfail] until fixed: drop the tag then.
-TEST_CASE("run: a [LOGIN-DELAY] refusal waits the LOGIN-DELAY the server announced", "[!mayfail]") {
+TEST_CASE("run: a [LOGIN-DELAY] refusal waits the LOGIN-DELAY the server announced") {
   // RFC 2449 §6.8: CAPA before login may announce the delay; the refusal
   // comes on the first connection, so the daemon has never seen a
   // post-login CAPA. Its own backoff (2 s for a 1 s interval) is too short.

@@ -192,12 +192,15 @@ Scheduler::Outcome Daemon::RunPass(const Job& job) {
   options.spool_dir = spool_dir_;
   options.stop = &stop_;
   options.audit_log = audit_log_.get();
-  // Wraps the real login to learn the session's LOGIN-DELAY (RFC 2449).
+  // Wraps the real login to learn the session's LOGIN-DELAY (RFC 2449), also
+  // from a [LOGIN-DELAY] refusal: then the wait counts from this attempt,
+  // since when the server last let us in is unknown.
   options.connect = [&outcome](const Pop3Options& pop3, std::unique_ptr<Pop3Session>* session) {
-    Status s = Pop3Session::Open(pop3, session);
-    if (s.ok()) {
+    Pop3Session::OpenInfo info;
+    Status s = Pop3Session::Open(pop3, session, &info);
+    if (s.ok() || s.code() == Status::Code::kLoginDelay) {
       outcome.logged_in = Scheduler::Clock::now();
-      outcome.login_delay = ParseLoginDelay((*session)->CapabilityArgument("LOGIN-DELAY"));
+      outcome.login_delay = ParseLoginDelay(info.login_delay);
     }
     return s;
   };

@@ -430,9 +430,11 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
 }  // namespace
 
 Status OpenSession(const Pop3Options& options, std::unique_ptr<Transport> transport,
-                   std::unique_ptr<Pop3Session>* session) {
+                   std::unique_ptr<Pop3Session>* session, Pop3Session::OpenInfo* info) {
   auto impl = std::make_unique<SessionImpl>(options, std::move(transport));
-  POPVAULT_RETURN_IF_ERROR(impl->Start());
+  Status status = impl->Start();
+  if (info != nullptr) info->login_delay = impl->CapabilityArgument("LOGIN-DELAY");
+  POPVAULT_RETURN_IF_ERROR(status);
   *session = std::move(impl);
   return Status::OK();
 }
@@ -454,10 +456,11 @@ Status Pop3Session::DeleEach(const std::vector<uint32_t>& msgnos) {
   return Status::OK();
 }
 
-Status Pop3Session::Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session) {
+Status Pop3Session::Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session,
+                         OpenInfo* info) {
   std::unique_ptr<pop3::Transport> transport;
   POPVAULT_RETURN_IF_ERROR(pop3::ConnectSocketTransport(options, &transport));
-  return pop3::OpenSession(options, std::move(transport), session);
+  return pop3::OpenSession(options, std::move(transport), session, info);
 }
 
 }  // namespace popvault

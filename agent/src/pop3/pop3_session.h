@@ -111,7 +111,14 @@ class Pop3Session {
   // On success stores the session in *session; on error leaves it untouched
   // and the connection is dropped without QUIT. Thread-safe (independent
   // sessions may be opened concurrently).
-  static Status Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session);
+  // *info (optional) gets what Open saw, also when it fails: a
+  // [LOGIN-DELAY] refusal comes before any session exists, yet the caller
+  // needs the LOGIN-DELAY the CAPA before login announced.
+  struct OpenInfo {
+    std::string login_delay;  // arguments of CAPA LOGIN-DELAY as of the last CAPA; "" if none
+  };
+  static Status Open(const Pop3Options& options, std::unique_ptr<Pop3Session>* session,
+                     OpenInfo* info = nullptr);
 
   virtual ~Pop3Session() = default;
 

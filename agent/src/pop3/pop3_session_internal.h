@@ -14,8 +14,9 @@ namespace popvault::pop3 {
 // STLS when options.tls is kStartTls (then CAPA again), authentication, CAPA.
 // `transport` must be connected, and already secure for TlsMode::kImplicit.
 // On success stores the session in *session; on error leaves it untouched
-// and drops the connection without QUIT. Errors name host:port.
+// and drops the connection without QUIT. Errors name host:port. *info as
+// for Pop3Session::Open.
 Status OpenSession(const Pop3Options& options, std::unique_ptr<Transport> transport,
-                   std::unique_ptr<Pop3Session>* session);
+                   std::unique_ptr<Pop3Session>* session, Pop3Session::OpenInfo* info = nullptr);
 
 }  // namespace popvault::pop3
