@@ -1,11 +1,17 @@
 #include "archive/archive.h"
 
 #include <Poco/DigestEngine.h>
+#include <Poco/Exception.h>
+#include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <Poco/SHA2Engine.h>
 #include <zstd.h>
 
 #include <cstring>
+#include <sstream>
 #include <vector>
+
+#include "archive/message_writer.h"
 
 namespace popvault {
 namespace {
@@ -55,13 +61,27 @@ class BoundedStringSink : public ByteSink {
   std::string data_;
 };
 
+// The longest zstd frame header (ZSTD_FRAMEHEADERSIZE_MAX, not in the stable
+// API): this many bytes always tell the frame's dictionary ID.
+constexpr size_t kMaxFrameHeader = 18;
+
+// A lookup of a dictionary by ID that does no I/O (null if not at hand).
+using DictionaryLookup = std::function<std::shared_ptr<const ZstdDictionary>(uint32_t)>;
+
 // Decompresses one stored object as it streams in, hashes the result and
 // forwards it to `out` (if any). Everything but exactly one complete zstd
-// frame is a corruption.
+// frame is a corruption. The frame header is read before anything is
+// decompressed: if it names a dictionary `lookup` does not have, Append stops
+// (missing_dictionary() says which) before `out` received a byte. With a
+// `limit`, Append stops once that much output went to `out` (reached_limit).
 class VerifyingSink : public ByteSink {
  public:
-  explicit VerifyingSink(ByteSink* out)
-      : out_(out), dctx_(ZSTD_createDCtx()), buffer_(ZSTD_DStreamOutSize()) {}
+  explicit VerifyingSink(ByteSink* out, DictionaryLookup lookup = nullptr, uint64_t limit = 0)
+      : out_(out),
+        lookup_(std::move(lookup)),
+        limit_(limit),
+        dctx_(ZSTD_createDCtx()),
+        buffer_(ZSTD_DStreamOutSize()) {}
   ~VerifyingSink() override { ZSTD_freeDCtx(dctx_); }
   VerifyingSink(const VerifyingSink&) = delete;
   VerifyingSink& operator=(const VerifyingSink&) = delete;
@@ -69,6 +89,68 @@ class VerifyingSink : public ByteSink {
   Status Append(const char* data, size_t n) override {
     compressed_bytes_ += n;
     if (!dctx_) return Fail("cannot create a zstd decompression context");
+    if (header_done_) return Decompress(data, n);
+    // Usually the first piece holds the whole frame header; else gather it.
+    if (header_.empty()) {
+      POPVAULT_RETURN_IF_ERROR(ReadHeader(data, n));
+      if (header_done_) return Decompress(data, n);
+      header_.assign(data, n);
+      return Status::OK();
+    }
+    header_.append(data, n);
+    POPVAULT_RETURN_IF_ERROR(ReadHeader(header_.data(), header_.size()));
+    if (!header_done_) return Status::OK();
+    std::string gathered;
+    gathered.swap(header_);
+    return Decompress(gathered.data(), gathered.size());
+  }
+
+  // After the whole object went through Append: checks the frame ended and
+  // the content hashes to `sha256`.
+  Status Finish(const std::string& sha256) {
+    if (!corruption_.empty()) return Status::Corruption(corruption_);
+    if (!header_done_ && !header_.empty()) {
+      // The whole object is shorter than the longest frame header.
+      std::string gathered;
+      gathered.swap(header_);
+      POPVAULT_RETURN_IF_ERROR(ReadHeader(gathered.data(), gathered.size(), /*final=*/true));
+      POPVAULT_RETURN_IF_ERROR(Decompress(gathered.data(), gathered.size()));
+    }
+    if (!frame_done_) return Fail("truncated zstd frame");
+    const std::string actual = Poco::DigestEngine::digestToHex(sha_.digest());
+    if (actual != sha256) return Fail("content has SHA-256 " + actual);
+    return Status::OK();
+  }
+
+  // Set when Append failed because the object is bad (not because `out` did).
+  const std::string& corruption() const { return corruption_; }
+  uint64_t compressed_bytes() const { return compressed_bytes_; }
+  // The dictionary ID the frame names that `lookup` did not provide (or 0);
+  // set by Append or Finish.
+  uint32_t missing_dictionary() const { return missing_dictionary_; }
+  bool reached_limit() const { return reached_limit_; }
+
+ private:
+  // Learns the frame's dictionary ID once `n` bytes surely hold the whole
+  // frame header (or they are the whole object: `final`).
+  Status ReadHeader(const char* data, size_t n, bool final = false) {
+    if (n < kMaxFrameHeader && !final) return Status::OK();  // needs more bytes
+    header_done_ = true;
+    // 0 also for what is not a zstd frame (decompression reports it) and for
+    // skippable frames.
+    const uint32_t id = ZSTD_getDictID_fromFrame(data, n);
+    if (id == 0) return Status::OK();
+    dictionary_ = lookup_ ? lookup_(id) : nullptr;
+    if (!dictionary_) {
+      missing_dictionary_ = id;
+      return Status::Aborted("dictionary " + std::to_string(id) + " not loaded");
+    }
+    const size_t ref = ZSTD_DCtx_refDDict(dctx_, dictionary_->ddict());
+    if (ZSTD_isError(ref)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(ref));
+    return Status::OK();
+  }
+
+  Status Decompress(const char* data, size_t n) {
     ZSTD_inBuffer in{data, n, 0};
     while (in.pos < in.size) {
       if (frame_done_) return Fail("data after the end of the zstd frame");
@@ -89,52 +171,101 @@ class VerifyingSink : public ByteSink {
     return Status::OK();
   }
 
-  // After the whole object went through Append: checks the frame ended and
-  // the content hashes to `sha256`.
-  Status Finish(const std::string& sha256) {
-    if (!corruption_.empty()) return Status::Corruption(corruption_);
-    if (!frame_done_) return Fail("truncated zstd frame");
-    const std::string actual = Poco::DigestEngine::digestToHex(sha_.digest());
-    if (actual != sha256) return Fail("content has SHA-256 " + actual);
-    return Status::OK();
-  }
-
-  // Set when Append failed because the object is bad (not because `out` did).
-  const std::string& corruption() const { return corruption_; }
-  uint64_t compressed_bytes() const { return compressed_bytes_; }
-
- private:
   Status Emit(size_t n) {
     if (n == 0) return Status::OK();
+    if (limit_ != 0 && emitted_ + n >= limit_) {
+      n = static_cast<size_t>(limit_ - emitted_);
+      reached_limit_ = true;
+    }
     sha_.update(buffer_.data(), n);
-    return out_ ? out_->Append(buffer_.data(), n) : Status::OK();
+    emitted_ += n;
+    if (out_) POPVAULT_RETURN_IF_ERROR(out_->Append(buffer_.data(), n));
+    return reached_limit_ ? Status::Aborted("read limit reached") : Status::OK();
   }
+
   Status Fail(std::string what) {
+    if (dictionary_) {
+      what += " (frame compressed with dictionary " + std::to_string(dictionary_->id()) + ")";
+    }
     corruption_ = std::move(what);
     return Status::Corruption(corruption_);
   }
 
   ByteSink* out_;
+  DictionaryLookup lookup_;
+  uint64_t limit_;
   ZSTD_DCtx* dctx_;
   std::vector<char> buffer_;
   Poco::SHA2Engine sha_{Poco::SHA2Engine::SHA_256};
+  std::string header_;  // the first bytes, while the frame header is incomplete
+  bool header_done_ = false;
+  std::shared_ptr<const ZstdDictionary> dictionary_;  // the frame's, if any
+  uint32_t missing_dictionary_ = 0;
   bool frame_done_ = false;
+  uint64_t emitted_ = 0;
+  bool reached_limit_ = false;
   uint64_t compressed_bytes_ = 0;
   std::string corruption_;
 };
 
-// Streams the object of `sha256` through `verifier` and checks it.
-Status FetchVerified(Storage& storage, const std::string& store, const std::string& sha256,
-                     VerifyingSink& verifier) {
-  const std::string context = "store " + store + ": message " + sha256;
-  if (!IsValidSha256Hex(sha256)) return Status::InvalidArgument(context + ": not a SHA-256");
-  const Status s = storage.Get(Archive::MessageKey(sha256), verifier);
-  // Whatever the backend makes of a sink error, a bad object is Corruption.
-  if (!verifier.corruption().empty()) {
-    return Status::Corruption(context + ": " + verifier.corruption());
+std::string Sha256Hex(const std::string& data) {
+  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+  sha.update(data);
+  return Poco::DigestEngine::digestToHex(sha.digest());
+}
+
+// Collects an object of at most `limit` bytes.
+class LimitedSink : public ByteSink {
+ public:
+  LimitedSink(size_t limit, std::string what) : limit_(limit), what_(std::move(what)) {}
+  Status Append(const char* p, size_t n) override {
+    if (data.size() + n > limit_) {
+      return Status::Corruption(what_ + " is larger than " + std::to_string(limit_) + " bytes");
+    }
+    data.append(p, n);
+    return Status::OK();
   }
-  POPVAULT_RETURN_IF_ERROR(s.WithContext(context));
-  return verifier.Finish(sha256).WithContext(context);
+  std::string data;
+
+ private:
+  size_t limit_;
+  std::string what_;
+};
+
+std::string DictionaryPrefix(uint32_t id) { return "dicts/" + std::to_string(id) + "-"; }
+
+// Compresses and decompresses a few bytes with `dict`: it works both ways,
+// and the frame names its ID.
+Status SelfTest(const ZstdDictionary& dict, int level) {
+  const std::string probe =
+      "From: popvault <self-test@localhost>\r\nSubject: dictionary self-test\r\n\r\nok\r\n";
+  const ZSTD_CDict* cdict = dict.cdict(level);
+  if (cdict == nullptr) return Status::IOError("cannot build its compression tables");
+  std::string frame(ZSTD_compressBound(probe.size()), '\0');
+  std::string back(probe.size() + 1, '\0');
+  ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  if (!cctx || !dctx) {
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeDCtx(dctx);
+    return Status::IOError("out of memory");
+  }
+  size_t d = 0;
+  const size_t c =
+      ZSTD_compress_usingCDict(cctx, frame.data(), frame.size(), probe.data(), probe.size(), cdict);
+  {
+    if (!ZSTD_isError(c)) {
+      d = ZSTD_decompress_usingDDict(dctx, back.data(), back.size(), frame.data(), c, dict.ddict());
+    }
+  }
+  ZSTD_freeCCtx(cctx);
+  ZSTD_freeDCtx(dctx);
+  if (ZSTD_isError(c)) return Status::IOError(std::string("zstd: ") + ZSTD_getErrorName(c));
+  if (ZSTD_isError(d) || back.substr(0, d) != probe ||
+      ZSTD_getDictID_fromFrame(frame.data(), c) != dict.id()) {
+    return Status::Corruption("a round trip through it fails");
+  }
+  return Status::OK();
 }
 
 }  // namespace
@@ -173,16 +304,17 @@ Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed, ui
   bool exists = false;
   POPVAULT_RETURN_IF_ERROR(storage_->Exists(key, &exists).WithContext(context));
   if (exists) {
-    VerifyingSink verifier(nullptr);
-    const Status s = FetchVerified(*storage_, name_, sha256, verifier);
+    uint64_t size = 0;
+    const Status s = Fetch(sha256, nullptr, &size);
     if (s.ok()) {
-      *stored_size = verifier.compressed_bytes();
+      *stored_size = size;
       if (reused != nullptr) *reused = true;
       return Status::OK();
     }
     // A damaged copy is replaced (below); one that vanished meanwhile too.
     if (s.code() != Status::Code::kCorruption && s.code() != Status::Code::kNotFound) return s;
   }
+  POPVAULT_RETURN_IF_ERROR(CheckDictionaryOf(compressed).WithContext(context));
   POPVAULT_RETURN_IF_ERROR(storage_->Put(key, compressed).WithContext(context));
   *stored_size = compressed.Size();
   return Status::OK();
@@ -212,14 +344,45 @@ Status Archive::RemoveRecord(const std::string& account, const std::string& uidl
   return storage_->Remove(key).WithContext(context);
 }
 
-Status Archive::VerifyMessage(const std::string& sha256) {
-  VerifyingSink verifier(nullptr);
-  return FetchVerified(*storage_, name_, sha256, verifier);
-}
+Status Archive::VerifyMessage(const std::string& sha256) { return Fetch(sha256, nullptr, nullptr); }
 
 Status Archive::ReadMessage(const std::string& sha256, ByteSink& sink) {
-  VerifyingSink verifier(&sink);
-  return FetchVerified(*storage_, name_, sha256, verifier);
+  return Fetch(sha256, &sink, nullptr);
+}
+
+Status Archive::Fetch(const std::string& sha256, ByteSink* out, uint64_t* compressed_bytes,
+                      uint64_t limit) {
+  const std::string context = "store " + name_ + ": message " + sha256;
+  if (!IsValidSha256Hex(sha256)) return Status::InvalidArgument(context + ": not a SHA-256");
+  // Loaded for this read, so a cache eviction in between cannot lose it.
+  std::shared_ptr<const ZstdDictionary> loaded;
+  auto lookup = [&](uint32_t id) {
+    return loaded && loaded->id() == id ? loaded : CachedDictionary(id);
+  };
+  for (int attempt = 0;; ++attempt) {
+    VerifyingSink verifier(out, lookup, limit);
+    const Status s = storage_->Get(MessageKey(sha256), verifier);
+    const bool whole = s.ok() && verifier.missing_dictionary() == 0 &&
+                       verifier.corruption().empty() && !verifier.reached_limit();
+    const Status finished = whole ? verifier.Finish(sha256) : Status::OK();
+    if (const uint32_t id = verifier.missing_dictionary(); id != 0) {
+      // Stopped at the frame header: nothing reached `out` yet.
+      const std::string needs = context + ": compressed with dictionary " + std::to_string(id);
+      if (attempt > 0) return Status::Corruption(needs + ", which could not be kept loaded");
+      const Status d = LoadDictionary(id, &loaded);
+      if (!d.ok()) return Status::Corruption(needs + ": " + d.message());
+      continue;
+    }
+    // Whatever the backend makes of a sink error, a bad object is Corruption.
+    if (!verifier.corruption().empty()) {
+      return Status::Corruption(context + ": " + verifier.corruption());
+    }
+    if (verifier.reached_limit()) return Status::OK();
+    POPVAULT_RETURN_IF_ERROR(s.WithContext(context));
+    POPVAULT_RETURN_IF_ERROR(finished.WithContext(context));
+    if (compressed_bytes != nullptr) *compressed_bytes = verifier.compressed_bytes();
+    return Status::OK();
+  }
 }
 
 Status Archive::ListRecords(const std::string& account,
@@ -252,6 +415,266 @@ Status Archive::ListRecords(const std::string& account,
                                 " UIDL " + EncodeUidl(record.uidl));
     }
     if (!fn(record)) break;
+  }
+  return Status::OK();
+}
+
+// ---- Dictionaries ----
+
+Codec Archive::codec() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return Codec{compression_level_, active_};
+}
+
+std::shared_ptr<const ZstdDictionary> Archive::CachedDictionary(uint32_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (active_ && active_->id() == id) return active_;
+  for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+    if ((*it)->id() == id) {
+      cache_.splice(cache_.begin(), cache_, it);  // most recently used first
+      return cache_.front();
+    }
+  }
+  return nullptr;
+}
+
+void Archive::Remember(const std::shared_ptr<const ZstdDictionary>& dictionary) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_.remove_if([&](const auto& d) { return d->id() == dictionary->id(); });
+  cache_.push_front(dictionary);
+  while (cache_.size() > kDictionaryCacheSize) cache_.pop_back();
+}
+
+Status Archive::GetDictionary(uint32_t id, std::shared_ptr<const ZstdDictionary>* dictionary) {
+  if (auto cached = CachedDictionary(id)) {
+    *dictionary = std::move(cached);
+    return Status::OK();
+  }
+  return LoadDictionary(id, dictionary);
+}
+
+Status Archive::LoadDictionary(uint32_t id, std::shared_ptr<const ZstdDictionary>* dictionary) {
+  const std::string prefix = DictionaryPrefix(id);
+  const std::string context = "store " + name_ + ": dictionary " + std::to_string(id);
+  std::vector<std::string> keys;
+  POPVAULT_RETURN_IF_ERROR(storage_
+                               ->List(prefix,
+                                      [&](const std::string& key) {
+                                        keys.push_back(key);
+                                        return true;
+                                      })
+                               .WithContext(context));
+  Status result = Status::NotFound(context + " is missing (no " + prefix + "*.zdict)");
+  for (const std::string& key : keys) {
+    uint32_t key_id = 0;
+    std::string key_sha;
+    if (!ParseDictionaryKey(key, &key_id, &key_sha) || key_id != id) continue;
+    LimitedSink object(kMaxDictionaryBytes, key);
+    const Status s = storage_->Get(key, object);
+    if (s.code() == Status::Code::kNotFound) continue;
+    if (!s.ok()) {
+      result = s.WithContext(context + ": " + key);
+      continue;
+    }
+    const std::string actual = Sha256Hex(object.data);
+    if (actual != key_sha) {
+      result = Status::Corruption(context + ": " + key + " is damaged (content has SHA-256 " +
+                                  actual + ")");
+      continue;
+    }
+    std::shared_ptr<const ZstdDictionary> loaded;
+    const Status l = ZstdDictionary::Load(std::move(object.data), &loaded);
+    if (!l.ok() || loaded->id() != id) {
+      result = Status::Corruption(context + ": " + key + " is not dictionary " +
+                                  std::to_string(id) + (l.ok() ? "" : ": " + l.message()));
+      continue;
+    }
+    Remember(loaded);
+    *dictionary = std::move(loaded);
+    return Status::OK();
+  }
+  return result;
+}
+
+Status Archive::ListDictionaries(const std::function<bool(uint32_t id)>& fn) {
+  return storage_
+      ->List("dicts/",
+             [&](const std::string& key) {
+               uint32_t id = 0;
+               std::string sha;
+               return !ParseDictionaryKey(key, &id, &sha) || fn(id);
+             })
+      .WithContext("store " + name_ + ": listing dicts/");
+}
+
+Status Archive::CheckDictionaryOf(ByteSource& compressed) {
+  char header[kMaxFrameHeader];
+  size_t have = 0;
+  POPVAULT_RETURN_IF_ERROR(compressed.Rewind());
+  while (have < sizeof header) {
+    size_t n = 0;
+    POPVAULT_RETURN_IF_ERROR(compressed.Read(header + have, sizeof header - have, &n));
+    if (n == 0) break;
+    have += n;
+  }
+  POPVAULT_RETURN_IF_ERROR(compressed.Rewind());
+  const uint32_t id = ZSTD_getDictID_fromFrame(header, have);
+  const auto* source = dynamic_cast<const CompressedSource*>(&compressed);
+  const uint32_t expected = source ? source->codec().dictionary_id() : id;
+  if (id != expected) {
+    return Status::InvalidArgument("frame names dictionary " + std::to_string(id) + ", not " +
+                                   std::to_string(expected));
+  }
+  if (id == 0) return Status::OK();
+  std::shared_ptr<const ZstdDictionary> dictionary;
+  const Status s = GetDictionary(id, &dictionary);
+  if (!s.ok()) {
+    return Status::InvalidArgument("compressed with dictionary " + std::to_string(id) +
+                                   ", which this store cannot provide: " + s.message());
+  }
+  if (source && source->codec().dictionary->sha256() != dictionary->sha256()) {
+    return Status::InvalidArgument("compressed with another store's dictionary " +
+                                   std::to_string(id) + " (" + dictionary->key() + " differs)");
+  }
+  return Status::OK();
+}
+
+Status Archive::AddDictionary(std::string bytes, bool activate, uint32_t* id) {
+  std::string context = "store " + name_ + ": dictionary";
+  std::shared_ptr<const ZstdDictionary> dict;
+  POPVAULT_RETURN_IF_ERROR(ZstdDictionary::Load(std::move(bytes), &dict).WithContext(context));
+  const std::string original_sha = dict->sha256();
+  // Find the ID: its own, unless a different dictionary holds that one.
+  bool present = false;
+  for (unsigned attempt = 0;; ++attempt) {
+    bool taken = false;
+    POPVAULT_RETURN_IF_ERROR(storage_
+                                 ->List(DictionaryPrefix(dict->id()),
+                                        [&](const std::string& key) {
+                                          uint32_t key_id = 0;
+                                          std::string sha;
+                                          if (!ParseDictionaryKey(key, &key_id, &sha)) return true;
+                                          if (key_id != dict->id()) return true;
+                                          (sha == dict->sha256() ? present : taken) = true;
+                                          return true;
+                                        })
+                                 .WithContext(context));
+    if (present || !taken) break;
+    if (attempt >= 64) {
+      return Status::IOError(context + ": no free dictionary ID after 64 tries");
+    }
+    std::string retagged =
+        WithDictionaryId(dict->bytes(), AlternativeDictionaryId(original_sha, attempt));
+    POPVAULT_RETURN_IF_ERROR(ZstdDictionary::Load(std::move(retagged), &dict).WithContext(context));
+  }
+  context += " " + std::to_string(dict->id());
+  POPVAULT_RETURN_IF_ERROR(SelfTest(*dict, compression_level_).WithContext(context));
+  const std::string key = dict->key();
+  bool intact = false;
+  if (present) {
+    LimitedSink stored(kMaxDictionaryBytes, key);
+    const Status s = storage_->Get(key, stored);
+    if (!s.ok() && s.code() != Status::Code::kNotFound && s.code() != Status::Code::kCorruption) {
+      return s.WithContext(context);
+    }
+    intact = s.ok() && stored.data == dict->bytes();
+  }
+  if (!intact) {
+    StringSource source(dict->bytes());
+    POPVAULT_RETURN_IF_ERROR(storage_->Put(key, source).WithContext(context + ": " + key));
+  }
+  // Durable and intact before anything refers to it.
+  POPVAULT_RETURN_IF_ERROR(storage_->Sync().WithContext(context + ": sync"));
+  LimitedSink back(kMaxDictionaryBytes, key);
+  POPVAULT_RETURN_IF_ERROR(storage_->Get(key, back).WithContext(context + ": reading back"));
+  if (back.data != dict->bytes()) {
+    return Status::Corruption(context + ": " + key + " reads back different bytes");
+  }
+  Remember(dict);
+  if (activate) {
+    Poco::JSON::Object active;
+    active.set("dict_id", static_cast<uint64_t>(dict->id()));
+    active.set("sha256", dict->sha256());
+    std::ostringstream json;
+    active.stringify(json);
+    StringSource source(json.str() + "\n");
+    POPVAULT_RETURN_IF_ERROR(
+        storage_->Put(kActiveDictionaryKey, source).WithContext(context + ": activating"));
+    POPVAULT_RETURN_IF_ERROR(storage_->Sync().WithContext(context + ": sync"));
+    std::lock_guard<std::mutex> lock(mu_);
+    active_ = dict;
+  }
+  *id = dict->id();
+  return Status::OK();
+}
+
+Status Archive::UseActiveDictionary() {
+  const std::string context = "store " + name_ + ": " + kActiveDictionaryKey;
+  LimitedSink json(64 << 10, kActiveDictionaryKey);
+  const Status s = storage_->Get(kActiveDictionaryKey, json);
+  if (s.code() == Status::Code::kNotFound) return Status::OK();  // none: plain frames
+  POPVAULT_RETURN_IF_ERROR(s.WithContext(context));
+  uint64_t id = 0;
+  std::string sha;
+  try {
+    Poco::JSON::Parser parser;
+    const auto object = parser.parse(json.data).extract<Poco::JSON::Object::Ptr>();
+    if (!object || !object->has("dict_id") || !object->has("sha256")) {
+      return Status::Corruption(context + ": dict_id or sha256 missing");
+    }
+    id = object->getValue<uint64_t>("dict_id");
+    sha = object->getValue<std::string>("sha256");
+  } catch (const Poco::Exception& e) {
+    return Status::Corruption(context + ": " + e.displayText());
+  } catch (const std::exception& e) {
+    return Status::Corruption(context + ": " + e.what());
+  }
+  if (id == 0 || id > UINT32_MAX || !IsValidSha256Hex(sha)) {
+    return Status::Corruption(context + ": bad dict_id or sha256");
+  }
+  std::shared_ptr<const ZstdDictionary> dict;
+  POPVAULT_RETURN_IF_ERROR(GetDictionary(static_cast<uint32_t>(id), &dict).WithContext(context));
+  if (dict->sha256() != sha) {
+    return Status::Corruption(context + ": names " + DictionaryKey(dict->id(), sha) +
+                              ", the store has " + dict->key());
+  }
+  POPVAULT_RETURN_IF_ERROR(
+      SelfTest(*dict, compression_level_)
+          .WithContext("store " + name_ + ": dictionary " + std::to_string(dict->id())));
+  std::lock_guard<std::mutex> lock(mu_);
+  active_ = std::move(dict);
+  return Status::OK();
+}
+
+Status Archive::TrainAndActivateDictionary(const std::vector<std::string>& samples,
+                                           const DictionaryTrainingOptions& options, uint32_t* id) {
+  std::string dictionary;
+  POPVAULT_RETURN_IF_ERROR(
+      TrainDictionary(samples, options, &dictionary).WithContext("store " + name_));
+  return AddDictionary(std::move(dictionary), /*activate=*/true, id);
+}
+
+Status Archive::CollectSamples(size_t max_samples, size_t sample_bytes,
+                               std::vector<std::string>* samples) {
+  std::vector<std::string> hashes;
+  constexpr size_t kPrefix = sizeof("messages/ab/") - 1;
+  POPVAULT_RETURN_IF_ERROR(storage_
+                               ->List("messages/",
+                                      [&](const std::string& key) {
+                                        if (hashes.size() >= max_samples) return false;
+                                        const std::string sha = key.substr(kPrefix, 64);
+                                        if (IsValidSha256Hex(sha) && key == MessageKey(sha)) {
+                                          hashes.push_back(sha);
+                                        }
+                                        return true;
+                                      })
+                               .WithContext("store " + name_ + ": listing messages/"));
+  for (const std::string& sha : hashes) {
+    StringSink sample;
+    const Status s = Fetch(sha, &sample, nullptr, sample_bytes);
+    if (s.code() == Status::Code::kCorruption || s.code() == Status::Code::kNotFound) continue;
+    POPVAULT_RETURN_IF_ERROR(s);
+    samples->push_back(std::move(sample.bytes));
   }
   return Status::OK();
 }

@@ -4,6 +4,8 @@
 // Key layout (documented in schemas/README.md):
 //   messages/<sha256[0:2]>/<sha256>.zst     one zstd frame of the raw message
 //   records/<account>/<key-safe uidl>.json  ArchiveRecord JSON
+//   dicts/<dict id>-<sha256>.zdict          a zstd dictionary (see below)
+//   dicts/active.json                       which one new messages use
 // The key-safe UIDL escapes every byte outside [A-Za-z0-9-] as _XX (uppercase
 // hex), since EncodeUidl's output may hold '/', '%' and other bytes storage
 // keys do not allow; if that is longer than 255 bytes it is "_H" + the SHA-256
@@ -11,14 +13,27 @@
 // Messages are content-addressed: the same bytes from two accounts, or twice
 // from one, are stored once.
 //
+// Dictionaries (off unless the caller enables them): a message frame may have
+// been compressed with a zstd dictionary; its header names the dictionary ID
+// (0: none, the plain frames every older object is). Reading looks the
+// dictionary up by that ID in the same store, checks the object's SHA-256
+// against its key, and keeps a few in memory. A dictionary is written, synced
+// and read back before any message can use it, and never removed.
+//
 // Durability follows Storage: nothing is durable before Sync() returns OK.
 // Thread-safety: as the underlying Storage (all methods may run concurrently).
 #pragma once
 
+#include <cstdint>
 #include <functional>
+#include <list>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
+#include "archive/dictionary.h"
 #include "archive/record.h"
 #include "popvault/byte_stream.h"
 #include "popvault/storage.h"
@@ -37,6 +52,9 @@ class Archive {
   // it; a damaged or undecodable copy is replaced). Sets *stored_size to the
   // size of the object in the store, and *reused (if given) to whether an
   // intact copy was already there (a dedup hit: nothing written).
+  // A frame that names a dictionary is refused (InvalidArgument) unless this
+  // store holds that dictionary intact (and, for a MessageWriter's
+  // CompressedSource, the very dictionary it was compressed with).
   Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
                     bool* reused = nullptr);
 
@@ -76,13 +94,73 @@ class Archive {
 
   Status Sync() { return storage_->Sync(); }
 
+  // ---- Dictionaries ----
+
+  // How new messages for this store are to be compressed (MessageWriter):
+  // the level, plus the active dictionary once UseActiveDictionary or
+  // AddDictionary(activate) set one. Plain until then.
+  Codec codec() const;
+
+  // Loads the store's active dictionary (dicts/active.json and the object it
+  // names, verified) and makes codec() use it. OK and codec() stays plain if
+  // the store has none (NotFound is not an error here); on any other error
+  // codec() stays as it was and the error names the dictionary.
+  Status UseActiveDictionary();
+
+  // Stores a zstd-format dictionary (e.g. from TrainDictionary or
+  // `zstd --train`): dicts/<id>-<sha256>.zdict, then Sync, then reads it back
+  // and compares. If another dictionary already uses its ID, it is stored
+  // under an alternative ID instead (WithDictionaryId). Adding one that is
+  // already there only checks (and repairs) the stored copy. With `activate`,
+  // it then becomes the active one (dicts/active.json, synced) and codec()
+  // uses it. Sets *id to the ID it is stored under.
+  Status AddDictionary(std::string dictionary, bool activate, uint32_t* id);
+
+  // TrainDictionary(samples, options) then AddDictionary(activate = true).
+  // On any failure (e.g. too few samples: InvalidArgument) nothing is written
+  // and codec() is unchanged, so compression stays as it was.
+  Status TrainAndActivateDictionary(const std::vector<std::string>& samples,
+                                    const DictionaryTrainingOptions& options, uint32_t* id);
+
+  // Training material from the store itself: the first `sample_bytes` of up
+  // to `max_samples` stored messages, in key order (by SHA-256: a fixed,
+  // pseudo-random choice). Objects that fail to decode are skipped. Memory:
+  // at most max_samples * sample_bytes.
+  Status CollectSamples(size_t max_samples, size_t sample_bytes, std::vector<std::string>* samples);
+
+  // The dictionary with this ID, from the cache or the store (verified).
+  // NotFound if the store has none; Corruption if its object is damaged.
+  Status GetDictionary(uint32_t id, std::shared_ptr<const ZstdDictionary>* dictionary);
+
+  // Calls fn(id) for every dictionary object in the store, in key order.
+  Status ListDictionaries(const std::function<bool(uint32_t id)>& fn);
+
+  static constexpr const char* kActiveDictionaryKey = "dicts/active.json";
+  // Dictionaries kept in memory besides the active one.
+  static constexpr size_t kDictionaryCacheSize = 8;
+
   static std::string MessageKey(const std::string& sha256);
   static std::string RecordKey(const std::string& account, const std::string& uidl);
 
  private:
+  // Streams the object of `sha256` through decompression and the SHA-256
+  // check into `out` (if any), loading the dictionary its frame names. With
+  // `limit`, stops (OK, unchecked) after that many bytes of output.
+  Status Fetch(const std::string& sha256, ByteSink* out, uint64_t* compressed_bytes,
+               uint64_t limit = 0);
+  std::shared_ptr<const ZstdDictionary> CachedDictionary(uint32_t id);
+  void Remember(const std::shared_ptr<const ZstdDictionary>& dictionary);
+  Status LoadDictionary(uint32_t id, std::shared_ptr<const ZstdDictionary>* dictionary);
+  Status CheckDictionaryOf(ByteSource& compressed);
+
   std::string name_;
   std::unique_ptr<Storage> storage_;
   int compression_level_;
+
+  mutable std::mutex mu_;  // guards the members below
+  std::shared_ptr<const ZstdDictionary> active_;
+  // Verified dictionaries, most recently used first (bounded).
+  std::list<std::shared_ptr<const ZstdDictionary>> cache_;
 };
 
 }  // namespace popvault

@@ -42,9 +42,9 @@ Status WriteAll(int fd, const char* data, size_t n) {
 
 // Compressed bytes of one message: in memory up to kSpoolMemoryLimit, then in
 // an unlinked file in `dir` (nothing is left behind whatever happens).
-class Spool : public ByteSource {
+class Spool : public CompressedSource {
  public:
-  explicit Spool(std::string dir) : dir_(std::move(dir)) {}
+  Spool(std::string dir, Codec codec) : dir_(std::move(dir)), codec_(std::move(codec)) {}
   ~Spool() override {
     if (fd_ >= 0) ::close(fd_);
   }
@@ -85,6 +85,7 @@ class Spool : public ByteSource {
     return Status::OK();
   }
   uint64_t Size() const override { return size_; }
+  const Codec& codec() const override { return codec_; }
 
  private:
   Status Spill() {
@@ -102,6 +103,7 @@ class Spool : public ByteSource {
   }
 
   std::string dir_;
+  Codec codec_;
   std::string memory_;
   int fd_ = -1;
   uint64_t size_ = 0;
@@ -150,36 +152,50 @@ class CCtxPool {
   }
 };
 
-Status ZstdError(int level, size_t code) {
-  return Status::IOError("zstd level " + std::to_string(level) + ": " + ZSTD_getErrorName(code));
+Status ZstdError(const Codec& codec, size_t code) {
+  return Status::IOError(codec.ToString() + ": " + ZSTD_getErrorName(code));
 }
 
 // One zstd frame being written into a Spool.
 class LevelStream {
  public:
-  LevelStream(int level, const std::string& spool_dir)
-      : level_(level), cctx_(CCtxPool::Take()), spool_(spool_dir), out_(ZSTD_CStreamOutSize()) {
+  LevelStream(const Codec& codec, const std::string& spool_dir)
+      : codec_(codec),
+        cctx_(CCtxPool::Take()),
+        spool_(spool_dir, codec),
+        out_(ZSTD_CStreamOutSize()) {
     if (!cctx_) {
       status_ = Status::IOError("zstd: cannot create a compression context");
       return;
     }
-    size_t r = ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, level);
+    size_t r = ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_compressionLevel, codec.level);
     // The frame checksum lets `zstd -t` check an object without popvault.
     if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_checksumFlag, 1);
-    if (ZSTD_isError(r)) status_ = ZstdError(level, r);
+    if (!ZSTD_isError(r) && codec.dictionary) {
+      // The frame header names the dictionary's ID (zstd's default, made
+      // explicit: a reader finds the dictionary by it).
+      r = ZSTD_CCtx_setParameter(cctx_.get(), ZSTD_c_dictIDFlag, 1);
+      const ZSTD_CDict* cdict = codec.dictionary->cdict(codec.level);
+      if (cdict == nullptr) {
+        status_ = Status::IOError(codec.ToString() + ": cannot build the compression tables");
+        return;
+      }
+      if (!ZSTD_isError(r)) r = ZSTD_CCtx_refCDict(cctx_.get(), cdict);
+    }
+    if (ZSTD_isError(r)) status_ = ZstdError(codec, r);
   }
   ~LevelStream() { CCtxPool::Return(std::move(cctx_)); }
   LevelStream(const LevelStream&) = delete;
   LevelStream& operator=(const LevelStream&) = delete;
 
-  int level() const { return level_; }
+  const Codec& codec() const { return codec_; }
   Spool& spool() { return spool_; }
 
   // Compresses a whole message of known size into one frame.
   Status CompressAll(const char* data, size_t n) {
     POPVAULT_RETURN_IF_ERROR(status_);
     const size_t r = ZSTD_CCtx_setPledgedSrcSize(cctx_.get(), n);
-    if (ZSTD_isError(r)) return status_ = ZstdError(level_, r);
+    if (ZSTD_isError(r)) return status_ = ZstdError(codec_, r);
     return Compress(data, n, ZSTD_e_end);
   }
 
@@ -193,7 +209,7 @@ class LevelStream {
     for (;;) {
       ZSTD_outBuffer out{out_.data(), out_.size(), out_pos_};
       const size_t r = ZSTD_compressStream2(cctx_.get(), &out, &in, mode);
-      if (ZSTD_isError(r)) return status_ = ZstdError(level_, r);
+      if (ZSTD_isError(r)) return status_ = ZstdError(codec_, r);
       out_pos_ = out.pos;
       const bool done = mode == ZSTD_e_end ? r == 0 : in.pos == in.size;
       if (out_pos_ == out_.size() || (done && mode == ZSTD_e_end)) {
@@ -205,7 +221,7 @@ class LevelStream {
     }
   }
 
-  int level_;
+  Codec codec_;  // holds the dictionary while cctx_ refers to its tables
   CCtxPtr cctx_;
   Spool spool_;
   std::vector<char> out_;  // zstd output, moved to the spool when full
@@ -337,19 +353,31 @@ struct MessageWriter::Impl {
   }
 };
 
-MessageWriter::MessageWriter(const std::vector<int>& compression_levels, std::string spool_dir)
+MessageWriter::MessageWriter(std::span<const Codec> codecs, std::string spool_dir)
     : impl_(std::make_unique<Impl>()) {
   if (spool_dir.empty()) {
     std::error_code ec;
     spool_dir = std::filesystem::temp_directory_path(ec).string();
     if (ec) spool_dir = "/tmp";
   }
-  for (int level : compression_levels) {
+  for (const Codec& codec : codecs) {
     const bool dup = std::any_of(impl_->levels.begin(), impl_->levels.end(),
-                                 [&](const auto& l) { return l->level() == level; });
-    if (!dup) impl_->levels.push_back(std::make_unique<LevelStream>(level, spool_dir));
+                                 [&](const auto& l) { return l->codec() == codec; });
+    if (!dup) impl_->levels.push_back(std::make_unique<LevelStream>(codec, spool_dir));
   }
   impl_->pending.reserve(std::min<size_t>(kOneShotLimit, 64 << 10));
+}
+
+namespace {
+std::vector<Codec> PlainCodecs(const std::vector<int>& levels) {
+  std::vector<Codec> codecs;
+  for (int level : levels) codecs.push_back(Codec{level, nullptr});
+  return codecs;
+}
+}  // namespace
+
+MessageWriter::MessageWriter(const std::vector<int>& compression_levels, std::string spool_dir)
+    : MessageWriter(std::span<const Codec>(PlainCodecs(compression_levels)), std::move(spool_dir)) {
 }
 
 MessageWriter::~MessageWriter() = default;
@@ -380,12 +408,14 @@ const std::string& MessageWriter::sha256_hex() const { return impl_->sha256_hex;
 uint64_t MessageWriter::size() const { return impl_->size; }
 const MessageHeaders& MessageWriter::headers() const { return impl_->headers; }
 
-ByteSource& MessageWriter::compressed(int level) {
+ByteSource& MessageWriter::compressed(const Codec& codec) {
   if (!impl_->finished) return impl_->not_ready;
   for (auto& l : impl_->levels) {
-    if (l->level() == level) return l->spool();
+    if (l->codec() == codec) return l->spool();
   }
   return impl_->not_ready;
 }
+
+ByteSource& MessageWriter::compressed(int level) { return compressed(Codec{level, nullptr}); }
 
 }  // namespace popvault

@@ -1,7 +1,7 @@
 // MessageWriter: the sink a RETR streams into. In one pass over the raw bytes
-// it computes the SHA-256, zstd-compresses (once per distinct compression
-// level the account's stores use) and captures the header fields the archive
-// record lists.
+// it computes the SHA-256, zstd-compresses (once per distinct Codec, i.e.
+// compression level and dictionary, the account's stores use) and captures
+// the header fields the archive record lists.
 //
 // Memory is bounded whatever the message size: compressed output stays in
 // memory up to a small limit and spills to an unlinked temporary file in
@@ -11,9 +11,11 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "archive/dictionary.h"
 #include "archive/record.h"
 #include "popvault/byte_stream.h"
 
@@ -23,8 +25,18 @@ struct MessageHeaders {
   std::string message_id, date, from, subject;  // see ArchiveRecord
 };
 
+// A ByteSource of one zstd frame that knows the codec that made it.
+class CompressedSource : public ByteSource {
+ public:
+  virtual const Codec& codec() const = 0;
+};
+
 class MessageWriter : public ByteSink {
  public:
+  // One zstd frame per distinct codec (a codec with a dictionary makes frames
+  // that name its ID and need it to decompress).
+  MessageWriter(std::span<const Codec> codecs, std::string spool_dir);
+  // Plain frames (no dictionary) at each of these levels.
   MessageWriter(const std::vector<int>& compression_levels, std::string spool_dir);
   ~MessageWriter() override;
   MessageWriter(const MessageWriter&) = delete;
@@ -40,9 +52,12 @@ class MessageWriter : public ByteSink {
   const std::string& sha256_hex() const;
   uint64_t size() const;
   const MessageHeaders& headers() const;
-  // The complete zstd frame for `level` (one of the constructor's levels).
-  // Owned by this writer; valid until it is destroyed. For any other level,
+  // The complete zstd frame for `codec` (one of the constructor's codecs).
+  // Owned by this writer; valid until it is destroyed. For any other codec,
   // or before Finish returned OK, a source whose reads fail (InvalidArgument).
+  // Also a CompressedSource, so Archive::PutMessage can check the dictionary.
+  ByteSource& compressed(const Codec& codec);
+  // compressed(Codec{level}): the plain frame at `level`.
   ByteSource& compressed(int level);
 
  private:
