@@ -7,6 +7,7 @@
 #include <Poco/SHA2Engine.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -654,21 +655,28 @@ Status Archive::TrainAndActivateDictionary(const std::vector<std::string>& sampl
   return AddDictionary(std::move(dictionary), /*activate=*/true, id);
 }
 
-Status Archive::CollectSamples(size_t max_samples, size_t sample_bytes,
+Status Archive::CollectSamples(size_t min_messages, size_t max_samples, size_t sample_bytes,
                                std::vector<std::string>* samples) {
+  if (sample_bytes == 0) {
+    return Status::InvalidArgument("store " + name_ + ": samples of 0 bytes");
+  }
   std::vector<std::string> hashes;
+  size_t listed = 0;
   constexpr size_t kPrefix = sizeof("messages/ab/") - 1;
   POPVAULT_RETURN_IF_ERROR(storage_
                                ->List("messages/",
                                       [&](const std::string& key) {
-                                        if (hashes.size() >= max_samples) return false;
+                                        if (key.size() < kPrefix + 64) return true;
                                         const std::string sha = key.substr(kPrefix, 64);
-                                        if (IsValidSha256Hex(sha) && key == MessageKey(sha)) {
-                                          hashes.push_back(sha);
+                                        if (!IsValidSha256Hex(sha) || key != MessageKey(sha)) {
+                                          return true;
                                         }
-                                        return true;
+                                        ++listed;
+                                        if (hashes.size() < max_samples) hashes.push_back(sha);
+                                        return listed < std::max(min_messages, max_samples);
                                       })
                                .WithContext("store " + name_ + ": listing messages/"));
+  if (listed < min_messages) return Status::OK();
   for (const std::string& sha : hashes) {
     StringSink sample;
     const Status s = Fetch(sha, &sample, nullptr, sample_bytes);

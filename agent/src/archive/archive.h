@@ -124,9 +124,12 @@ class Archive {
 
   // Training material from the store itself: the first `sample_bytes` of up
   // to `max_samples` stored messages, in key order (by SHA-256: a fixed,
-  // pseudo-random choice). Objects that fail to decode are skipped. Memory:
-  // at most max_samples * sample_bytes.
-  Status CollectSamples(size_t max_samples, size_t sample_bytes, std::vector<std::string>* samples);
+  // pseudo-random choice). Objects that fail to decode are skipped. If the
+  // store holds fewer than `min_messages` messages, reads nothing (a cheap
+  // listing: call it after every pass until it yields samples). Memory: at
+  // most max_samples * sample_bytes. InvalidArgument if sample_bytes is 0.
+  Status CollectSamples(size_t min_messages, size_t max_samples, size_t sample_bytes,
+                        std::vector<std::string>* samples);
 
   // The dictionary with this ID, from the cache or the store (verified).
   // NotFound if the store has none; Corruption if its object is damaged.

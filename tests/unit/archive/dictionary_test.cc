@@ -341,7 +341,7 @@ TEST_CASE("Dictionary frames read back when the store delivers a byte at a time"
     REQUIRE(fresh.ReadMessage(Sha(m), read).ok());
     CHECK(read.data_ == m);
     std::vector<std::string> samples;
-    REQUIRE(fresh.CollectSamples(10, 5, &samples).ok());
+    REQUIRE(fresh.CollectSamples(1, 10, 5, &samples).ok());
     CHECK(!samples.empty());
   }
 }
@@ -541,15 +541,19 @@ TEST_CASE("Archive::CollectSamples reads the start of stored messages") {
   Store store;
   auto archive = store.Open();
   for (int i = 0; i < 30; ++i) REQUIRE(Put(*archive, Mail(i), archive->codec()).ok());
+  store.Put("messages/x", "not a message key");  // skipped
   std::vector<std::string> samples;
-  REQUIRE(archive->CollectSamples(20, 100, &samples).ok());
+  REQUIRE(archive->CollectSamples(31, 20, 100, &samples).ok());  // not enough messages yet
+  CHECK(samples.empty());
+  REQUIRE(archive->CollectSamples(30, 20, 100, &samples).ok());
   REQUIRE(samples.size() == 20);
   std::set<std::string> starts;
   for (int i = 0; i < 30; ++i) starts.insert(Mail(i).substr(0, 100));
   for (const std::string& s : samples) CHECK(starts.count(s) == 1);
   samples.clear();
-  REQUIRE(archive->CollectSamples(1000, 1 << 20, &samples).ok());
+  REQUIRE(archive->CollectSamples(0, 1000, 1 << 20, &samples).ok());
   CHECK(samples.size() == 30);
+  CHECK(archive->CollectSamples(0, 10, 0, &samples).code() == Status::Code::kInvalidArgument);
 }
 
 }  // namespace
