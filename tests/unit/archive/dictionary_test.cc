@@ -537,6 +537,21 @@ TEST_CASE("MessageWriter: one frame per codec, plain and dictionary apart") {
   CHECK(dynamic_cast<CompressedSource&>(w.compressed(Codec{3, d2})).codec() == Codec{3, d2});
 }
 
+TEST_CASE("Pooled compression contexts forget the dictionary") {
+  std::shared_ptr<const ZstdDictionary> dict;
+  REQUIRE(ZstdDictionary::Load(TrainedBytes(1), &dict).ok());
+  for (int i = 0; i < 20; ++i) (void)Compress(Mail(i), Codec{3, dict});
+  for (int i = 0; i < 20; ++i) {
+    const std::string m = Mail(i);
+    const Frame f = Compress(m, Codec{3, nullptr});
+    CHECK(ZSTD_getDictID_fromFrame(f.bytes.data(), f.bytes.size()) == 0);
+    std::string back(m.size(), '\0');
+    const size_t n = ZSTD_decompress(back.data(), back.size(), f.bytes.data(), f.bytes.size());
+    REQUIRE(!ZSTD_isError(n));
+    CHECK(back == m);
+  }
+}
+
 TEST_CASE("Archive::CollectSamples reads the start of stored messages") {
   Store store;
   auto archive = store.Open();
