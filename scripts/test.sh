@@ -16,6 +16,13 @@ if [ "${CI:-}" = true ] && [ ! -f "$root/../shared/corpus/MANIFEST.tsv" ] &&
   exit 1
 fi
 
+# CTest's test list is ';'-separated: a Catch test name with ';' would be
+# split into tests that fail for no reason.
+if grep -rnE 'TEST_CASE\("[^"]*;' tests; then
+  echo "test.sh: a TEST_CASE name above contains ';'" >&2
+  exit 1
+fi
+
 run_suite() {
   local name="$1"; shift
   local build="$root/build/$name"

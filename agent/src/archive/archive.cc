@@ -1,10 +1,8 @@
 #include "archive/archive.h"
 
-#include <Poco/DigestEngine.h>
 #include <Poco/Exception.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <Poco/SHA2Engine.h>
 #include <zstd.h>
 
 #include <algorithm>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "archive/message_writer.h"
+#include "common/sha256.h"
 
 namespace popvault {
 namespace {
@@ -44,9 +43,7 @@ std::string KeySafeUidl(const std::string& uidl) {
     }
   }
   if (out.size() <= kMaxKeySafeUidl) return out;
-  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
-  sha.update(uidl);
-  return "_H" + Poco::DigestEngine::digestToHex(sha.digest());
+  return "_H" + Sha256::Hex(uidl);
 }
 
 class BoundedStringSink : public ByteSink {
@@ -118,7 +115,7 @@ class VerifyingSink : public ByteSink {
       POPVAULT_RETURN_IF_ERROR(Decompress(gathered.data(), gathered.size()));
     }
     if (!frame_done_) return Fail("truncated zstd frame");
-    const std::string actual = Poco::DigestEngine::digestToHex(sha_.digest());
+    const std::string actual = sha_.FinishHex();
     if (actual != sha256) return Fail("content has SHA-256 " + actual);
     return Status::OK();
   }
@@ -178,7 +175,7 @@ class VerifyingSink : public ByteSink {
       n = static_cast<size_t>(limit_ - emitted_);
       reached_limit_ = true;
     }
-    sha_.update(buffer_.data(), n);
+    sha_.Update(buffer_.data(), n);
     emitted_ += n;
     if (out_) POPVAULT_RETURN_IF_ERROR(out_->Append(buffer_.data(), n));
     return reached_limit_ ? Status::Aborted("read limit reached") : Status::OK();
@@ -197,7 +194,7 @@ class VerifyingSink : public ByteSink {
   uint64_t limit_;
   ZSTD_DCtx* dctx_;
   std::vector<char> buffer_;
-  Poco::SHA2Engine sha_{Poco::SHA2Engine::SHA_256};
+  Sha256 sha_;
   std::string header_;  // the first bytes, while the frame header is incomplete
   bool header_done_ = false;
   std::shared_ptr<const ZstdDictionary> dictionary_;  // the frame's, if any
@@ -209,11 +206,7 @@ class VerifyingSink : public ByteSink {
   std::string corruption_;
 };
 
-std::string Sha256Hex(const std::string& data) {
-  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
-  sha.update(data);
-  return Poco::DigestEngine::digestToHex(sha.digest());
-}
+std::string Sha256Hex(const std::string& data) { return Sha256::Hex(data); }
 
 // Collects an object of at most `limit` bytes.
 class LimitedSink : public ByteSink {
@@ -645,6 +638,23 @@ Status Archive::UseActiveDictionary() {
   std::lock_guard<std::mutex> lock(mu_);
   active_ = std::move(dict);
   return Status::OK();
+}
+
+Status Archive::EnableDictionaries(size_t train_after) {
+  if (train_after == 0) return Status::OK();
+  train_after_ = train_after;
+  return UseActiveDictionary();
+}
+
+Status Archive::MaybeTrainDictionary(uint32_t* id) {
+  *id = 0;
+  if (train_after_ == 0 || codec().dictionary != nullptr) return Status::OK();
+  std::unique_lock<std::mutex> training(train_mu_, std::try_to_lock);
+  if (!training.owns_lock()) return Status::OK();  // another pass is at it
+  std::vector<std::string> samples;
+  POPVAULT_RETURN_IF_ERROR(CollectSamples(train_after_, 1000, 8 << 10, &samples));
+  if (samples.empty()) return Status::OK();  // not enough messages yet
+  return TrainAndActivateDictionary(samples, DictionaryTrainingOptions(), id);
 }
 
 Status Archive::TrainAndActivateDictionary(const std::vector<std::string>& samples,

@@ -24,6 +24,7 @@
 // Thread-safety: as the underlying Storage (all methods may run concurrently).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <list>
@@ -96,6 +97,19 @@ class Archive {
 
   // ---- Dictionaries ----
 
+  // dictionary = auto: loads the active dictionary (UseActiveDictionary) and
+  // lets MaybeTrainDictionary train one once the store holds `train_after`
+  // messages. 0 (dictionary = off) does nothing: new messages stay plain
+  // frames (frames that name a dictionary are still read). An error loading
+  // the active dictionary leaves compression plain and names it.
+  Status EnableDictionaries(size_t train_after);
+
+  // After a pass that stored mail: if dictionaries are enabled and none is
+  // active, trains one from up to 1000 stored messages (first 8 KiB each)
+  // once the store holds enough, and activates it. *id is its ID, or 0 when
+  // nothing was trained. On error nothing changes.
+  Status MaybeTrainDictionary(uint32_t* id);
+
   // How new messages for this store are to be compressed (MessageWriter):
   // the level, plus the active dictionary once UseActiveDictionary or
   // AddDictionary(activate) set one. Plain until then.
@@ -159,6 +173,8 @@ class Archive {
   std::string name_;
   std::unique_ptr<Storage> storage_;
   int compression_level_;
+  std::atomic<size_t> train_after_{0};  // 0: dictionaries off
+  std::mutex train_mu_;                 // one training at a time; others skip
 
   mutable std::mutex mu_;  // guards the members below
   std::shared_ptr<const ZstdDictionary> active_;

@@ -1,8 +1,8 @@
 #include "archive/dictionary.h"
 
+#include "common/sha256.h"
+
 #define ZDICT_STATIC_LINKING_ONLY  // the fastCover trainer
-#include <Poco/DigestEngine.h>
-#include <Poco/SHA2Engine.h>
 #include <zdict.h>
 #include <zstd.h>
 
@@ -21,12 +21,6 @@ uint32_t ReadLE32(const char* p) {
   return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
 }
 
-std::string Sha256Hex(const std::string& data) {
-  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
-  sha.update(data);
-  return Poco::DigestEngine::digestToHex(sha.digest());
-}
-
 }  // namespace
 
 Status ZstdDictionary::Load(std::string bytes, std::shared_ptr<const ZstdDictionary>* out) {
@@ -42,7 +36,7 @@ Status ZstdDictionary::Load(std::string bytes, std::shared_ptr<const ZstdDiction
   std::shared_ptr<ZstdDictionary> dict(new ZstdDictionary());
   dict->id_ = id;
   dict->bytes_ = std::move(bytes);
-  dict->sha256_ = Sha256Hex(dict->bytes_);
+  dict->sha256_ = Sha256::Hex(dict->bytes_);
   // Parses the entropy tables: damaged ones make this fail.
   dict->ddict_ = ZSTD_createDDict(dict->bytes_.data(), dict->bytes_.size());
   if (dict->ddict_ == nullptr) {
@@ -178,7 +172,7 @@ Status TrainDictionary(const std::vector<std::string>& samples,
   }
   uint32_t id = DictionaryIdOf(buffer);
   if (id < kMinUserDictionaryId || id > kMaxUserDictionaryId) {
-    id = AlternativeDictionaryId(Sha256Hex(buffer), 0);
+    id = AlternativeDictionaryId(Sha256::Hex(buffer), 0);
     buffer = WithDictionaryId(std::move(buffer), id);
   }
   std::shared_ptr<const ZstdDictionary> check;

@@ -1,7 +1,5 @@
 #include "archive/message_writer.h"
 
-#include <Poco/DigestEngine.h>
-#include <Poco/SHA2Engine.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -11,6 +9,8 @@
 #include <cstring>
 #include <filesystem>
 #include <string_view>
+
+#include "common/sha256.h"
 
 namespace popvault {
 namespace {
@@ -315,7 +315,7 @@ class HeaderScanner {
 
 struct MessageWriter::Impl {
   std::vector<std::unique_ptr<LevelStream>> levels;
-  Poco::SHA2Engine sha{Poco::SHA2Engine::SHA_256};
+  Sha256 sha;
   HeaderScanner scanner;
   std::string pending;     // input held back while the message may fit kOneShotLimit
   bool streaming = false;  // pending was handed to zstd; the size is unknown
@@ -386,7 +386,7 @@ Status MessageWriter::Append(const char* data, size_t n) {
   Impl& m = *impl_;
   if (!m.status.ok()) return m.status;
   if (m.finished) return Status::InvalidArgument("MessageWriter: Append after Finish");
-  m.sha.update(data, n);
+  m.sha.Update(data, n);
   m.scanner.Feed(data, n);
   m.size += n;
   return m.status = m.Compress(data, n);
@@ -398,7 +398,7 @@ Status MessageWriter::Finish() {
   m.status = m.EndFrames();
   if (!m.status.ok()) return m.status;
   std::string().swap(m.pending);
-  m.sha256_hex = Poco::DigestEngine::digestToHex(m.sha.digest());
+  m.sha256_hex = m.sha.FinishHex();
   m.headers = m.scanner.Parse();
   m.finished = true;
   return Status::OK();

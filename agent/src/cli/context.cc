@@ -33,6 +33,11 @@ Status Context::GetArchive(const std::string& store_name, Archive** archive) {
     POPVAULT_RETURN_IF_ERROR(loader_->OpenStorage(config_, *store, &storage));
     auto archive =
         std::make_unique<Archive>(store->name, std::move(storage), store->compression_level);
+    Status s = archive->EnableDictionaries(store->dictionary_train_after);
+    if (!s.ok()) {
+      Poco::Logger::get("popvault.archive")
+          .warning("%s; compressing without a dictionary", s.ToString());
+    }
     it = archives_.emplace(store_name, std::move(archive)).first;
   }
   *archive = it->second.get();

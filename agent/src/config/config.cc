@@ -252,6 +252,9 @@ void ReadStore(const ConfigSchema& schema, const IniSection& s, StoreConfig* sto
   store->line = s.line;
   store->plugin = Get(s, "plugin");
   store->compression_level = static_cast<int>(GetInt(s, "compression_level"));
+  if (Get(s, "dictionary") == "auto") {
+    store->dictionary_train_after = static_cast<size_t>(GetInt(s, "dictionary_train_after"));
+  }
   for (const IniEntry& e : s.entries) {
     if (schema.Key("store", e.key).isNull()) store->options.push_back(e);
   }

@@ -30,8 +30,11 @@ struct StoreConfig {
   std::string name;
   std::string plugin;         // loads popvault_store_<plugin>.so
   int compression_level = 3;  // zstd level, 1..19
-  std::string file;           // where [store.NAME] is (the main file or an include)
-  int line = 0;               // of the [store.NAME] header
+  // dictionary = auto: train once the store holds this many messages
+  // (Archive::EnableDictionaries); 0: dictionary = off.
+  size_t dictionary_train_after = 0;
+  std::string file;  // where [store.NAME] is (the main file or an include)
+  int line = 0;      // of the [store.NAME] header
   // The plugin's own keys, as written. The plugin loader checks them against
   // the plugin's declared options.
   std::vector<IniEntry> options;

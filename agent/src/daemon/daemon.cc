@@ -28,6 +28,7 @@ std::chrono::seconds ParseLoginDelay(const std::string& argument) {
 
 bool SameStore(const StoreConfig& a, const StoreConfig& b) {
   if (a.plugin != b.plugin || a.compression_level != b.compression_level ||
+      a.dictionary_train_after != b.dictionary_train_after ||
       a.options.size() != b.options.size()) {
     return false;
   }
@@ -111,8 +112,11 @@ Status Daemon::OpenStores(const Config& config) {
     if (stores_.count(store.name)) continue;
     std::unique_ptr<Storage> storage;
     POPVAULT_RETURN_IF_ERROR(loader_->OpenStorage(config, store, &storage));
-    stores_[store.name] =
+    auto archive =
         std::make_shared<Archive>(store.name, std::move(storage), store.compression_level);
+    Status s = archive->EnableDictionaries(store.dictionary_train_after);
+    if (!s.ok()) Log().warning("%s; compressing without a dictionary", s.ToString());
+    stores_[store.name] = std::move(archive);
   }
   return Status::OK();
 }

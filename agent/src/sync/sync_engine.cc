@@ -87,6 +87,7 @@ class AccountSync {
 
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
+    TrainDictionaries();
     POPVAULT_RETURN_IF_ERROR(StoresDown());
     if (Stopping())
       return Status::Aborted("stopped for shutdown; the rest waits for the next pass");
@@ -217,15 +218,19 @@ class AccountSync {
     std::unique_ptr<TestPointSink> sink;
     std::vector<ListedMessage> pending;
     uint64_t pending_bytes = 0;
+    // The codecs are fixed per message: a store may start using a new
+    // dictionary in the middle of the pass (another account trained it).
+    std::vector<Codec> codecs;
     auto begin = [&](size_t) -> ByteSink& {
-      writer = std::make_unique<MessageWriter>(CompressionLevels(), options_.spool_dir);
+      codecs = Codecs();
+      writer = std::make_unique<MessageWriter>(codecs, options_.spool_dir);
       sink = std::make_unique<TestPointSink>(*writer);
       return *sink;
     };
     auto end = [&](size_t i) -> Status {
       ListedMessage m = to_fetch[i];
       bool store = true;
-      POPVAULT_RETURN_IF_ERROR(StoreOne(*writer, &m, &store));
+      POPVAULT_RETURN_IF_ERROR(StoreOne(*writer, codecs, &m, &store));
       if (store) {
         pending_bytes += m.entry.record.size;
         pending.push_back(std::move(m));
@@ -271,7 +276,8 @@ class AccountSync {
   // marked down for the rest of the pass; the message waits for it (no DELE)
   // but lands elsewhere. *store is false when nothing needed writing (a
   // message from a server without UIDL that the ledger already has).
-  Status StoreOne(MessageWriter& writer, ListedMessage* m, bool* store) {
+  Status StoreOne(MessageWriter& writer, const std::vector<Codec>& codecs, ListedMessage* m,
+                  bool* store) {
     ++fetched_;
     POPVAULT_RETURN_IF_ERROR(writer.Finish());
     ArchiveRecord& rec = m->entry.record;
@@ -292,12 +298,13 @@ class AccountSync {
     rec.subject = writer.headers().subject;
     if (m->entry.state == MessageState::kSeen) m->entry.stores.clear();
     bool all_reused = true;
-    for (Archive* a : archives_) {
+    for (size_t i = 0; i < archives_.size(); ++i) {
+      Archive* a = archives_[i];
       if (Has(m->entry, a->name()) || down_.count(a->name())) continue;
       ArchiveRecord per_store = rec;
       bool reused = false;
-      Status s = a->PutMessage(rec.sha256, writer.compressed(a->compression_level()),
-                               &per_store.stored_size, &reused);
+      Status s =
+          a->PutMessage(rec.sha256, writer.compressed(codecs[i]), &per_store.stored_size, &reused);
       all_reused = all_reused && reused;
       if (s.ok()) s = a->PutRecord(per_store);
       if (!s.ok()) {
@@ -344,10 +351,26 @@ class AccountSync {
   // The first error of a store that went down in this pass.
   Status StoresDown() const { return down_.empty() ? Status::OK() : down_.begin()->second; }
 
-  std::vector<int> CompressionLevels() const {
-    std::vector<int> levels;
-    for (const Archive* a : archives_) levels.push_back(a->compression_level());
-    return levels;
+  std::vector<Codec> Codecs() const {
+    std::vector<Codec> codecs;
+    for (const Archive* a : archives_) codecs.push_back(a->codec());
+    return codecs;
+  }
+
+  // dictionary = auto stores train once they hold enough mail. A failure
+  // only means compression stays as it was.
+  void TrainDictionaries() {
+    if (report_->fetched == 0) return;
+    for (Archive* a : archives_) {
+      uint32_t id = 0;
+      Status s = a->MaybeTrainDictionary(&id);
+      if (!s.ok()) {
+        log_.warning("store '%s': training a dictionary failed: %s", a->name(), s.ToString());
+      } else if (id != 0) {
+        log_.information("store '%s': trained zstd dictionary %u; new messages use it", a->name(),
+                         id);
+      }
+    }
   }
 
   // Group commit: the stores first, then the ledger entries that point at

@@ -270,7 +270,7 @@ TEST_CASE("TrainDictionary with too few samples fails and the store stays plain"
   CHECK(archive->VerifyMessage(Sha(Mail(1))).ok());
 }
 
-TEST_CASE("Archive round trip with and without a dictionary; a restarted agent reads both") {
+TEST_CASE("Archive round trip with and without a dictionary, and a restarted agent reads both") {
   Store store;
   auto archive = store.Open();
   REQUIRE(archive->UseActiveDictionary().ok());  // none yet: stays plain
