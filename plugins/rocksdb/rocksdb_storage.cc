@@ -377,7 +377,7 @@ Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* sto
   options.enable_blob_garbage_collection = true;
   // Bounded memory whatever the object sizes: the memtables, which hold
   // every chunk until a flush, stay small (RocksDB's default is 2 x 64 MiB).
-  options.write_buffer_size = 8 << 20;
+  options.write_buffer_size = 4 << 20;
   options.max_write_buffer_number = 2;
   rocksdb::DB* raw = nullptr;
   POPVAULT_RETURN_IF_ERROR(
