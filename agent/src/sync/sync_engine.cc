@@ -83,7 +83,10 @@ class AccountSync {
       for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, {}});
     }
     if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
-    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing, sizes));
+    // `keep` releases nothing: no need to read every ledger entry again.
+    if (report_->listing_trusted && account_.retention.kind() != RetentionPolicy::Kind::kKeep) {
+      POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing, sizes));
+    }
 
     POPVAULT_RETURN_IF_ERROR(session_->Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
