@@ -100,8 +100,11 @@ struct ListEntry {
 
 class Pop3Session {
  public:
-  static constexpr size_t kMaxInFlight = 32;
-  static constexpr uint64_t kMaxInFlightOctets = 1 << 20;
+  // Enough to keep a 20 ms link busy with 9 KB messages; the commands are
+  // about 3 KB, far below any socket buffer.
+  static constexpr size_t kMaxInFlight = 256;
+  // Bounds what a stop must read and discard.
+  static constexpr uint64_t kMaxInFlightOctets = 8 << 20;
 
   // Connects, reads the greeting, CAPA, upgrades to TLS (implicit or STLS,
   // then CAPA again), authenticates and issues CAPA once more. A -ERR to CAPA

@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -367,7 +368,7 @@ struct PipelineFixture {
   std::vector<size_t> written_at_read;
   TracingTransport* tracing = nullptr;  // owned by the session
   std::unique_ptr<Pop3Session> session;
-  std::vector<StringSink> sinks{40};
+  std::vector<StringSink> sinks{Pop3Session::kMaxInFlight + 8};
 
   explicit PipelineFixture(bool pipelining = true, const char* capa = kCapaPipelining) {
     Pop3Options options = TestOptions();
@@ -382,7 +383,7 @@ struct PipelineFixture {
     written_at_read.clear();
   }
 
-  Status RetrEach(const std::vector<popvault::ListEntry>& messages, size_t stop_after = 99) {
+  Status RetrEach(const std::vector<popvault::ListEntry>& messages, size_t stop_after = SIZE_MAX) {
     return session->RetrEach(
         messages, [&](size_t i) -> popvault::ByteSink& { return sinks.at(i); },
         [&](size_t i) { return i + 1 == stop_after ? Status::Aborted("stop") : Status::OK(); });
@@ -421,7 +422,7 @@ TEST_CASE("session: the window is bounded in commands and in LIST octets",
           "[session][pipelining]") {
   PipelineFixture f;
   std::vector<popvault::ListEntry> many;
-  for (uint32_t i = 1; i <= 40; ++i) {
+  for (uint32_t i = 1; i <= Pop3Session::kMaxInFlight + 8; ++i) {
     many.push_back({i, 10});
     f.wire->chunks.push_back(RetrReply(static_cast<int>(i)));
   }
@@ -500,10 +501,11 @@ TEST_CASE("session: a server without UIDL is kNotSupported and the session goes 
 TEST_CASE("session: a write error mid-pipeline still delivers the replies already asked for",
           "[session][pipelining]") {
   PipelineFixture f;
+  const size_t window = Pop3Session::kMaxInFlight;
   std::vector<popvault::ListEntry> many;
-  for (uint32_t i = 1; i <= 40; ++i) many.push_back({i, 10});
-  for (int i = 1; i <= 32; ++i) f.wire->chunks.push_back(RetrReply(i));
-  f.tracing->fail_write_at = 2;  // the first batch (32 RETRs) goes out, the refill fails
+  for (uint32_t i = 1; i <= window + 8; ++i) many.push_back({i, 10});
+  for (size_t i = 1; i <= window; ++i) f.wire->chunks.push_back(RetrReply(static_cast<int>(i)));
+  f.tracing->fail_write_at = 2;  // the first batch (a full window) goes out, the refill fails
   size_t delivered = 0;
   Status s = f.session->RetrEach(
       many, [&](size_t i) -> popvault::ByteSink& { return f.sinks.at(i); },
@@ -512,7 +514,7 @@ TEST_CASE("session: a write error mid-pipeline still delivers the replies alread
         return Status::OK();
       });
   CHECK(s.code() == Code::kNetwork);
-  CHECK(delivered == 32);
-  CHECK(f.sinks[31].data() == "message 32\r\n");
+  CHECK(delivered == window);
+  CHECK(f.sinks[window - 1].data() == "message " + std::to_string(window) + "\r\n");
   CHECK(f.session->broken());
 }
