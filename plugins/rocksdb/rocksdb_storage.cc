@@ -1,7 +1,9 @@
 #include "rocksdb_storage.h"
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <condition_variable>
@@ -379,6 +381,13 @@ Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* sto
   // every chunk until a flush, stay small (RocksDB's default is 2 x 64 MiB).
   options.write_buffer_size = 4 << 20;
   options.max_write_buffer_number = 2;
+  // As in the ledger: a small block cache holding index and filter blocks
+  // too, so memory does not grow with the number of table files.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(4 << 20);
+  table.cache_index_and_filter_blocks = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.writable_file_max_buffer_size = 256 << 10;  // per open WAL/table/blob file
   rocksdb::DB* raw = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, path, &raw), "opening store " + path));

@@ -4,8 +4,10 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <sstream>
@@ -187,6 +189,13 @@ Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
   // flushes.
   options.write_buffer_size = 4 << 20;
   options.max_write_buffer_number = 2;
+  // A small block cache that also holds index and filter blocks, so memory
+  // does not grow with the number of table files.
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(4 << 20);
+  table.cache_index_and_filter_blocks = true;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  options.writable_file_max_buffer_size = 256 << 10;  // per open WAL/table/blob file
   rocksdb::DB* db = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, dir, &db), "opening ledger " + dir));

@@ -7,7 +7,7 @@
 #include <map>
 #include <memory>
 #include <set>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "archive/message_writer.h"
 #include "common/test_point.h"
@@ -160,55 +160,72 @@ class AccountSync {
   }
 
   // Picks the messages to fetch (not yet in every store); records new UIDLs
-  // as kSeen and stored messages the server no longer lists as kDeleted.
+  // as kSeen and stored messages the server no longer lists as kDeleted. One
+  // scan of the account's ledger entries, not a lookup per listed UIDL: a
+  // poll of a large mailbox that finds nothing new decodes each entry once.
   Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
                   std::vector<ListedMessage>* to_fetch) {
     std::map<uint32_t, uint64_t> octets;
     for (const ListEntry& e : sizes) octets[e.msgno] = e.octets;
+    std::unordered_map<std::string, uint32_t> listed;  // uidl -> msgno; 0 once in the ledger
+    for (const UidlEntry& u : listing) listed.emplace(u.uidl, u.msgno);  // duplicates: first
     std::vector<LedgerEntry> updates;
-    std::unordered_set<std::string> listed;
-    for (const UidlEntry& u : listing) {
-      if (!listed.insert(u.uidl).second) continue;  // duplicate: archive the first only
-      ListedMessage m{u.msgno, octets[u.msgno], {}};
-      Status s = ledger_.Get(account_.name, u.uidl, &m.entry);
-      if (s.code() == Status::Code::kNotFound) {
-        m.entry.state = MessageState::kSeen;
-        m.entry.first_seen = Now();
-        m.entry.record.account = account_.name;
-        m.entry.record.uidl = u.uidl;
-        updates.push_back(m.entry);
-      } else if (!s.ok()) {
-        return s;
-      } else if (m.entry.state == MessageState::kDeleted) {
+    const int64_t now = Now();
+    Status staged;
+    Status scan = ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
+      auto it = listed.find(e.record.uidl);
+      if (it == listed.end()) {
+        // A stored message missing from a trusted listing was deleted from
+        // the server, by us (a QUIT whose reply we lost) or by someone else.
+        if (e.state == MessageState::kStored && report_->listing_trusted) {
+          LedgerEntry gone = e;
+          gone.state = MessageState::kDeleted;
+          gone.deleted_at = now;
+          staged = Stage(std::move(gone), &updates);
+        }
+        return staged.ok();
+      }
+      ListedMessage m{it->second, octets[it->second], e};
+      it->second = 0;
+      if (m.entry.state == MessageState::kDeleted) {
         // Listed again after we saw it gone (a listing that omitted it, or a
         // QUIT that did not really delete): it is on the server, so stored.
         m.entry.state = MessageState::kStored;
         m.entry.deleted_at = 0;
-        updates.push_back(m.entry);
+        staged = Stage(m.entry, &updates);
       }
       bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
       if (!archived && !TooLarge(m)) to_fetch->push_back(std::move(m));
+      return staged.ok();
+    });
+    POPVAULT_RETURN_IF_ERROR(scan);
+    POPVAULT_RETURN_IF_ERROR(staged);
+    for (const auto& [uidl, msgno] : listed) {
+      if (msgno == 0) continue;  // the ledger has it
+      ListedMessage m{msgno, octets[msgno], {}};
+      m.entry.state = MessageState::kSeen;
+      m.entry.first_seen = now;
+      m.entry.record.account = account_.name;
+      m.entry.record.uidl = uidl;
+      POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
+      if (!TooLarge(m)) to_fetch->push_back(std::move(m));
     }
-    if (report_->listing_trusted) POPVAULT_RETURN_IF_ERROR(MarkGone(listed, &updates));
+    // Fetch in the server's order: oldest first.
+    std::sort(to_fetch->begin(), to_fetch->end(),
+              [](const ListedMessage& x, const ListedMessage& y) { return x.msgno < y.msgno; });
     log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
                      listing.size(), to_fetch->size());
     return ledger_.Write(updates, /*sync=*/false);
   }
 
-  // A stored message missing from a trusted listing was deleted from the
-  // server, by us (a QUIT whose reply we lost) or by someone else.
-  Status MarkGone(const std::unordered_set<std::string>& listed,
-                  std::vector<LedgerEntry>* updates) {
-    int64_t now = Now();
-    return ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
-      if (e.state == MessageState::kStored && !listed.count(e.record.uidl)) {
-        LedgerEntry gone = e;
-        gone.state = MessageState::kDeleted;
-        gone.deleted_at = now;
-        updates->push_back(gone);
-      }
-      return true;
-    });
+  // Queues an unsynced ledger write, written in bounded batches: a first
+  // pass over 50,000 messages must not hold one write batch of them all.
+  Status Stage(LedgerEntry entry, std::vector<LedgerEntry>* updates) {
+    updates->push_back(std::move(entry));
+    if (updates->size() < 4096) return Status::OK();
+    Status s = ledger_.Write(*updates, /*sync=*/false);
+    updates->clear();
+    return s;
   }
 
   // RETRs every message (pipelined when the server allows), stores each as
