@@ -666,9 +666,7 @@ message_log_syslog = false
             r = self.timed(["valgrind", "--tool=massif", f"--massif-out-file={f}", "--threshold=2.0",
                             self.popvault, "sync", "--config", ini], ns, label=f"profile-{name}-massif")
             ms = run(["ms_print", "--threshold=2.0", f], check=False).stdout
-            # the peak snapshot's allocation tree
-            peak = ms.split("(peak)")
-            text = ms[:3000] if len(peak) < 2 else ms[:2200] + "\n...\nPEAK:" + peak[1][:9000]
+            text = massif_peak(ms)
         elif tool == "strace":
             f = out.with_suffix(".strace.txt")
             r = self.timed(["strace", "-f", "-c", "-w", "-o", f, self.popvault, "sync", "--config", ini], ns,
@@ -825,6 +823,25 @@ message_log_syslog = false
 
 
 # -------------------------------------------------------------------- report
+def massif_peak(ms):
+    """ms_print's graph plus the allocation tree of the peak snapshot."""
+    import re
+    m = re.search(r"Detailed snapshots: \[([^\]]*)\]", ms)
+    peak = None
+    if m:
+        for item in m.group(1).split(","):
+            if "peak" in item:
+                peak = item.split()[0]
+    graph = ms.split("Number of snapshots")[0]
+    if peak is None:
+        return graph
+    rows = ms.splitlines()
+    for i, ln in enumerate(rows):
+        if re.match(rf"\s+{peak}\s+[\d,]+\s+[\d,]+", ln):
+            return graph + "\nPEAK SNAPSHOT\n" + "\n".join(rows[i - 3:i + 60])
+    return graph
+
+
 def summarize_strace_t(path, wall):
     """Per-syscall totals of `strace -T` output (one thread): time blocked, calls."""
     import re
