@@ -72,15 +72,45 @@ using DictionaryLookup = std::function<std::shared_ptr<const ZstdDictionary>(uin
 // decompressed: if it names a dictionary `lookup` does not have, Append stops
 // (missing_dictionary() says which) before `out` received a byte. With a
 // `limit`, Append stops once that much output went to `out` (reached_limit).
+struct DCtxDeleter {
+  void operator()(ZSTD_DCtx* d) const { ZSTD_freeDCtx(d); }
+};
+using DCtxPtr = std::unique_ptr<ZSTD_DCtx, DCtxDeleter>;
+
+// Decompression contexts kept per thread between reads: creating one per
+// message was a visible cost of a verified delete pass.
+class DCtxPool {
+ public:
+  static DCtxPtr Take() {
+    auto& idle = Idle();
+    if (idle.empty()) return DCtxPtr(ZSTD_createDCtx());
+    DCtxPtr d = std::move(idle.back());
+    idle.pop_back();
+    return d;
+  }
+  static void Return(DCtxPtr d) {
+    auto& idle = Idle();
+    if (!d || idle.size() >= 2) return;
+    ZSTD_DCtx_reset(d.get(), ZSTD_reset_session_and_parameters);  // drops any dictionary
+    idle.push_back(std::move(d));
+  }
+
+ private:
+  static std::vector<DCtxPtr>& Idle() {
+    thread_local std::vector<DCtxPtr> idle;
+    return idle;
+  }
+};
+
 class VerifyingSink : public ByteSink {
  public:
   explicit VerifyingSink(ByteSink* out, DictionaryLookup lookup = nullptr, uint64_t limit = 0)
       : out_(out),
         lookup_(std::move(lookup)),
         limit_(limit),
-        dctx_(ZSTD_createDCtx()),
-        buffer_(ZSTD_DStreamOutSize()) {}
-  ~VerifyingSink() override { ZSTD_freeDCtx(dctx_); }
+        dctx_(DCtxPool::Take()),
+        buffer_(std::make_unique_for_overwrite<char[]>(kBufferSize)) {}
+  ~VerifyingSink() override { DCtxPool::Return(std::move(dctx_)); }
   VerifyingSink(const VerifyingSink&) = delete;
   VerifyingSink& operator=(const VerifyingSink&) = delete;
 
@@ -143,7 +173,7 @@ class VerifyingSink : public ByteSink {
       missing_dictionary_ = id;
       return Status::Aborted("dictionary " + std::to_string(id) + " not loaded");
     }
-    const size_t ref = ZSTD_DCtx_refDDict(dctx_, dictionary_->ddict());
+    const size_t ref = ZSTD_DCtx_refDDict(dctx_.get(), dictionary_->ddict());
     if (ZSTD_isError(ref)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(ref));
     return Status::OK();
   }
@@ -152,15 +182,15 @@ class VerifyingSink : public ByteSink {
     ZSTD_inBuffer in{data, n, 0};
     while (in.pos < in.size) {
       if (frame_done_) return Fail("data after the end of the zstd frame");
-      ZSTD_outBuffer out{buffer_.data(), buffer_.size(), 0};
-      const size_t r = ZSTD_decompressStream(dctx_, &out, &in);
+      ZSTD_outBuffer out{buffer_.get(), kBufferSize, 0};
+      const size_t r = ZSTD_decompressStream(dctx_.get(), &out, &in);
       if (ZSTD_isError(r)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(r));
       frame_done_ = r == 0;
       POPVAULT_RETURN_IF_ERROR(Emit(out.pos));
       // A full buffer may hide more output for the same input: drain it.
       while (out.pos == out.size && !frame_done_) {
         out.pos = 0;
-        const size_t r2 = ZSTD_decompressStream(dctx_, &out, &in);
+        const size_t r2 = ZSTD_decompressStream(dctx_.get(), &out, &in);
         if (ZSTD_isError(r2)) return Fail(std::string("zstd: ") + ZSTD_getErrorName(r2));
         frame_done_ = r2 == 0;
         POPVAULT_RETURN_IF_ERROR(Emit(out.pos));
@@ -175,9 +205,9 @@ class VerifyingSink : public ByteSink {
       n = static_cast<size_t>(limit_ - emitted_);
       reached_limit_ = true;
     }
-    sha_.Update(buffer_.data(), n);
+    sha_.Update(buffer_.get(), n);
     emitted_ += n;
-    if (out_) POPVAULT_RETURN_IF_ERROR(out_->Append(buffer_.data(), n));
+    if (out_) POPVAULT_RETURN_IF_ERROR(out_->Append(buffer_.get(), n));
     return reached_limit_ ? Status::Aborted("read limit reached") : Status::OK();
   }
 
@@ -192,8 +222,9 @@ class VerifyingSink : public ByteSink {
   ByteSink* out_;
   DictionaryLookup lookup_;
   uint64_t limit_;
-  ZSTD_DCtx* dctx_;
-  std::vector<char> buffer_;
+  DCtxPtr dctx_;
+  static inline const size_t kBufferSize = ZSTD_DStreamOutSize();
+  std::unique_ptr<char[]> buffer_;
   Sha256 sha_;
   std::string header_;  // the first bytes, while the frame header is incomplete
   bool header_done_ = false;

@@ -163,7 +163,7 @@ class LevelStream {
       : codec_(codec),
         cctx_(CCtxPool::Take()),
         spool_(spool_dir, codec),
-        out_(ZSTD_CStreamOutSize()) {
+        out_(std::make_unique_for_overwrite<char[]>(kOutSize)) {
     if (!cctx_) {
       status_ = Status::IOError("zstd: cannot create a compression context");
       return;
@@ -207,13 +207,13 @@ class LevelStream {
     POPVAULT_RETURN_IF_ERROR(status_);
     ZSTD_inBuffer in{data, n, 0};
     for (;;) {
-      ZSTD_outBuffer out{out_.data(), out_.size(), out_pos_};
+      ZSTD_outBuffer out{out_.get(), kOutSize, out_pos_};
       const size_t r = ZSTD_compressStream2(cctx_.get(), &out, &in, mode);
       if (ZSTD_isError(r)) return status_ = ZstdError(codec_, r);
       out_pos_ = out.pos;
       const bool done = mode == ZSTD_e_end ? r == 0 : in.pos == in.size;
-      if (out_pos_ == out_.size() || (done && mode == ZSTD_e_end)) {
-        status_ = spool_.Append(out_.data(), out_pos_);
+      if (out_pos_ == kOutSize || (done && mode == ZSTD_e_end)) {
+        status_ = spool_.Append(out_.get(), out_pos_);
         POPVAULT_RETURN_IF_ERROR(status_);
         out_pos_ = 0;
       }
@@ -224,7 +224,10 @@ class LevelStream {
   Codec codec_;  // holds the dictionary while cctx_ refers to its tables
   CCtxPtr cctx_;
   Spool spool_;
-  std::vector<char> out_;  // zstd output, moved to the spool when full
+  // zstd output, moved to the spool when full. Not zero-filled: a writer per
+  // message made that memset a visible cost.
+  static inline const size_t kOutSize = ZSTD_CStreamOutSize();
+  std::unique_ptr<char[]> out_;
   size_t out_pos_ = 0;
   Status status_;  // sticky: once broken, always broken
 };
