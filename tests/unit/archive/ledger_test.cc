@@ -191,5 +191,91 @@ TEST_CASE("Ledger reports a damaged entry as Corruption naming it") {
   REQUIRE(ledger->Get("acct", "good", &e).ok());
 }
 
+TEST_CASE("Ledger entries round-trip every field, header text as valid UTF-8") {
+  TempDir dir;
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(dir.Sub("ledger"), &ledger).ok());
+  LedgerEntry e = Stored("acct", std::string("uid\0\xff 1", 7));
+  e.state = MessageState::kDeleted;
+  e.first_seen = 1795776000;
+  e.deleted_at = 1795779999;
+  e.oversize = 0;
+  e.record.message_id = "<1@x>";
+  e.record.date = "Fri, 27 Nov 2026 10:00:00 +0000";
+  e.record.from = "a@b";
+  e.record.subject = "caf\xc3\xa9 \xff";  // the last byte is not UTF-8
+  REQUIRE(ledger->Write({e, Seen("acct", "new")}, true).ok());
+  LedgerEntry got;
+  REQUIRE(ledger->Get("acct", e.record.uidl, &got).ok());
+  CHECK(got.state == e.state);
+  CHECK(got.first_seen == e.first_seen);
+  CHECK(got.deleted_at == e.deleted_at);
+  CHECK(got.stores == e.stores);
+  CHECK(got.record.sha256 == e.record.sha256);
+  CHECK(got.record.size == 42);
+  CHECK(got.record.stored_size == 21);
+  CHECK(got.record.archived_at == e.record.archived_at);
+  CHECK(got.record.message_id == "<1@x>");
+  CHECK(got.record.date == e.record.date);
+  CHECK(got.record.from == "a@b");
+  CHECK(got.record.subject == "caf\xc3\xa9 \xef\xbf\xbd");
+  REQUIRE(ledger->Get("acct", "new", &got).ok());
+  CHECK(got.state == MessageState::kSeen);
+  CHECK(got.record.sha256.empty());
+  LedgerEntry big = Seen("acct", "big");
+  big.oversize = 300ull << 20;
+  REQUIRE(ledger->Write({big}, true).ok());
+  REQUIRE(ledger->Get("acct", "big", &got).ok());
+  CHECK(got.oversize == 300ull << 20);
+}
+
+TEST_CASE("Ledger reads entries an earlier version wrote as JSON, and refuses cut binary ones") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    REQUIRE(ledger->Write({Stored("acct", "good")}, true).ok());
+  }
+  {
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    // The JSON form values had before the binary one (EncodeEntry then).
+    ArchiveRecord record;
+    record.account = "acct";
+    record.uidl = "old";
+    record.sha256 = std::string(64, 'a');
+    record.size = 10;
+    record.stored_size = 9;
+    record.archived_at = 6;
+    record.subject = "s";
+    const std::string old_json =
+        R"({"state":"stored","first_seen":5,"deleted_at":0,"stores":["main"],"oversize":7,)"
+        R"("record":)" +
+        RecordToJson(record) + "}";
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0old", 8), old_json).ok());
+    std::string value;
+    REQUIRE(db->Get(rocksdb::ReadOptions(), std::string("acct\0good", 9), &value).ok());
+    value.pop_back();  // cut the last byte of a binary entry
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0cut", 8), value).ok());
+    delete db;
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  LedgerEntry got;
+  const Status old = ledger->Get("acct", "old", &got);
+  INFO(old.ToString());
+  REQUIRE(old.ok());
+  CHECK(got.state == MessageState::kStored);
+  CHECK(got.first_seen == 5);
+  CHECK(got.oversize == 7);
+  CHECK(got.stores == std::vector<std::string>{"main"});
+  CHECK(got.record.sha256 == std::string(64, 'a'));
+  CHECK(got.record.subject == "s");
+  const Status cut = ledger->Get("acct", "cut", &got);
+  CHECK(cut.code() == Status::Code::kCorruption);
+  CHECK_THAT(cut.message(), Catch::Contains("cut"));
+}
+
 }  // namespace
 }  // namespace popvault
