@@ -10,7 +10,6 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <sstream>
 
 #include "archive/record_json.h"
 
