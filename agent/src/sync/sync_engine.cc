@@ -24,6 +24,16 @@ struct ListedMessage {
   LedgerEntry entry;
 };
 
+// A message to fetch, as compact as a first pass over a mailbox of 50,000
+// needs: one that is new to the ledger costs its UIDL only, and its kSeen
+// entry is rebuilt when its RETR ends (AccountSync::Materialize).
+struct ToFetch {
+  uint32_t msgno = 0;
+  uint64_t octets = 0;
+  std::string uidl;                    // empty without UIDL
+  std::unique_ptr<LedgerEntry> known;  // the ledger's entry, if it had one
+};
+
 // The ledger key of a message from a server without UIDL: its content.
 std::string ContentUidl(const std::string& sha256_hex) { return "sha256:" + sha256_hex; }
 
@@ -76,11 +86,11 @@ class AccountSync {
           account_.name);
     }
 
-    std::vector<ListedMessage> to_fetch;
+    std::vector<ToFetch> to_fetch;
     if (has_uidl) {
       POPVAULT_RETURN_IF_ERROR(Classify(listing, sizes, &to_fetch));
     } else {
-      for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, {}});
+      for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, "", nullptr});
     }
     if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
     // `keep` releases nothing: no need to read every ledger entry again.
@@ -164,13 +174,14 @@ class AccountSync {
   // scan of the account's ledger entries, not a lookup per listed UIDL: a
   // poll of a large mailbox that finds nothing new decodes each entry once.
   Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
-                  std::vector<ListedMessage>* to_fetch) {
+                  std::vector<ToFetch>* to_fetch) {
     std::map<uint32_t, uint64_t> octets;
     for (const ListEntry& e : sizes) octets[e.msgno] = e.octets;
     std::unordered_map<std::string, uint32_t> listed;  // uidl -> msgno; 0 once in the ledger
     for (const UidlEntry& u : listing) listed.emplace(u.uidl, u.msgno);  // duplicates: first
     std::vector<LedgerEntry> updates;
     const int64_t now = Now();
+    classified_at_ = now;
     Status staged;
     Status scan = ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
       auto it = listed.find(e.record.uidl);
@@ -195,7 +206,10 @@ class AccountSync {
         staged = Stage(m.entry, &updates);
       }
       bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
-      if (!archived && !TooLarge(m)) to_fetch->push_back(std::move(m));
+      if (!archived && !TooLarge(m)) {
+        to_fetch->push_back({m.msgno, m.octets, m.entry.record.uidl,
+                             std::make_unique<LedgerEntry>(std::move(m.entry))});
+      }
       return staged.ok();
     });
     POPVAULT_RETURN_IF_ERROR(scan);
@@ -208,11 +222,11 @@ class AccountSync {
       m.entry.record.account = account_.name;
       m.entry.record.uidl = uidl;
       POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
-      if (!TooLarge(m)) to_fetch->push_back(std::move(m));
+      if (!TooLarge(m)) to_fetch->push_back({msgno, m.octets, uidl, nullptr});
     }
     // Fetch in the server's order: oldest first.
     std::sort(to_fetch->begin(), to_fetch->end(),
-              [](const ListedMessage& x, const ListedMessage& y) { return x.msgno < y.msgno; });
+              [](const ToFetch& x, const ToFetch& y) { return x.msgno < y.msgno; });
     log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
                      listing.size(), to_fetch->size());
     return ledger_.Write(updates, /*sync=*/false);
@@ -231,9 +245,9 @@ class AccountSync {
   // RETRs every message (pipelined when the server allows), stores each as
   // it completes, and group-commits. Stops early, committing what it has,
   // on shutdown or error.
-  Status FetchAll(const std::vector<ListedMessage>& to_fetch) {
+  Status FetchAll(const std::vector<ToFetch>& to_fetch) {
     std::vector<ListEntry> requests;
-    for (const ListedMessage& m : to_fetch) requests.push_back({m.msgno, m.octets});
+    for (const ToFetch& m : to_fetch) requests.push_back({m.msgno, m.octets});
     std::unique_ptr<MessageWriter> writer;
     std::unique_ptr<TestPointSink> sink;
     std::vector<ListedMessage> pending;
@@ -248,7 +262,7 @@ class AccountSync {
       return *sink;
     };
     auto end = [&](size_t i) -> Status {
-      ListedMessage m = to_fetch[i];
+      ListedMessage m = Materialize(to_fetch[i]);
       bool store = true;
       POPVAULT_RETURN_IF_ERROR(StoreOne(*writer, codecs, &m, &store));
       if (store) {
@@ -282,13 +296,26 @@ class AccountSync {
   // after the last one stored is the culprit. Its kSeen entry records that
   // (oversize), so later passes skip it (TooLarge) instead of failing on it
   // for ever. Without UIDL there is no key to keep it under.
-  void RememberTooLarge(const std::vector<ListedMessage>& to_fetch) {
+  void RememberTooLarge(const std::vector<ToFetch>& to_fetch) {
     if (fetched_ >= to_fetch.size()) return;
-    LedgerEntry entry = to_fetch[fetched_].entry;
+    LedgerEntry entry = Materialize(to_fetch[fetched_]).entry;
     if (entry.record.uidl.empty() || entry.state != MessageState::kSeen) return;
     entry.oversize = account_.pop3.max_message_size + 1;
     Status w = ledger_.Write({entry}, /*sync=*/true);
     if (!w.ok()) log_.error("account %s: %s", account_.name, w.ToString());
+  }
+
+  // The message with its ledger entry: the one the ledger had, or the kSeen
+  // entry Classify wrote for a new one (empty without UIDL: AdoptByContent).
+  ListedMessage Materialize(const ToFetch& f) const {
+    ListedMessage m{f.msgno, f.octets, f.known ? *f.known : LedgerEntry()};
+    if (!f.known && !f.uidl.empty()) {
+      m.entry.state = MessageState::kSeen;
+      m.entry.first_seen = classified_at_;
+      m.entry.record.account = account_.name;
+      m.entry.record.uidl = f.uidl;
+    }
+    return m;
   }
 
   // The finished RETR of *m through its codec layers into each store that
@@ -506,6 +533,7 @@ class AccountSync {
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
   std::map<std::string, Status> down_;    // stores that failed in this pass
   size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)
+  int64_t classified_at_ = 0;             // first_seen of the entries Classify added
 };
 
 }  // namespace
