@@ -46,7 +46,6 @@ class Archive {
   Archive(std::string store_name, std::unique_ptr<Storage> storage, int compression_level);
 
   const std::string& name() const { return name_; }
-  int compression_level() const { return compression_level_; }
 
   // Stores the compressed object of the message with this SHA-256 unless the
   // store already has an intact one (then it only reads that one back to check

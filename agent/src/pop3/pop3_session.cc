@@ -115,6 +115,11 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
       std::vector<UidlEntry> result;
       Response response;
       POPVAULT_RETURN_IF_ERROR(Exchange("UIDL", "UIDL", &response));
+      // A response code ([SYS/TEMP], [IN-USE], ...) says why this UIDL
+      // failed; only a bare -ERR means the server has no UIDL at all.
+      if (!response.ok && !response.code.empty()) {
+        return ErrorStatus(response, false, where_ + ": UIDL");
+      }
       if (!response.ok) {
         keep_open_ = true;  // a whole reply was read: the stream is in step
         return Status::NotSupported(where_ + ": UIDL: server replied \"-ERR " +

@@ -140,8 +140,9 @@ class Pop3Session {
   // Replace *entries with the server's listing, in the server's order and
   // with duplicates kept (detecting them is the caller's job). Untouched on
   // error. Lines longer than 4096 octets or malformed -> kProtocol.
-  // A server without UIDL (-ERR to it, RFC 1939 makes it optional) is
-  // kNotSupported and leaves the session usable.
+  // A server without UIDL (a bare -ERR to it, RFC 1939 makes it optional)
+  // is kNotSupported and leaves the session usable; -ERR with a response
+  // code is that code's error.
   virtual Status Uidl(std::vector<UidlEntry>* entries) = 0;
   virtual Status List(std::vector<ListEntry>* entries) = 0;
   // Streams the message, dot-unstuffed and byte-exact, into `sink` in chunks

@@ -518,3 +518,13 @@ TEST_CASE("session: a write error mid-pipeline still delivers the replies alread
   CHECK(f.sinks[window - 1].data() == "message " + std::to_string(window) + "\r\n");
   CHECK(f.session->broken());
 }
+
+TEST_CASE("session: UIDL refused with a response code is that error, not a server without UIDL",
+          "[session]") {
+  Fixture f;
+  f.OpenLoggedIn();
+  f.Reply("-ERR [SYS/TEMP] index busy\r\n");
+  std::vector<UidlEntry> uidls;
+  CHECK(f.session->Uidl(&uidls).code() == Code::kSysTemp);
+  CHECK(f.session->broken());
+}
