@@ -796,6 +796,12 @@ message_log_syslog = false
             self.huge_section(huge_st["wire_bytes"])
         if self.a.profile:
             self.profile_section(n, prof_st["messages"])
+        if self.a.hold:
+            log(f"--hold: Dovecot and the namespaces stay up until SIGTERM/SIGINT (pid {os.getpid()})")
+            try:
+                signal.pause()
+            except (KeyboardInterrupt, SystemExit):
+                pass
         self.results["load_end"] = Path("/proc/loadavg").read_text().strip()
         self.results["elapsed_s"] = time.monotonic() - t_start
         try:
@@ -1008,6 +1014,9 @@ def main():
     ap.add_argument("--profile", action="store_true",
                     help="after the sections (--only), profile popvault: perf cpu-clock + strace -c on the "
                          "full-size archive/poll/delete/huge runs, callgrind on a small archive and the poll")
+    ap.add_argument("--hold", action="store_true",
+                    help="after the sections, keep Dovecot and the namespaces up until SIGTERM/SIGINT "
+                         "(to run clients by hand: nsenter --net=/run/netns/pvbench-srv ...)")
     ap.add_argument("--profile-count", type=int, default=300, help="messages of the callgrind archive run")
     a = ap.parse_args()
     if os.geteuid() != 0:

@@ -164,10 +164,10 @@ bool IsValidAccountName(std::string_view name) {
 
 bool IsValidSha256Hex(std::string_view sha256) {
   if (sha256.size() != 64) return false;
-  for (char c : sha256) {
-    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
+  // Branch-free over all 64 digits: a ledger scan checks every entry's.
+  bool ok = true;
+  for (char c : sha256) ok &= (c >= '0' && c <= '9') | (c >= 'a' && c <= 'f');
+  return ok;
 }
 
 std::string ToValidUtf8(std::string_view text, size_t max_octets) {

@@ -10,7 +10,6 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-
 #include "archive/record_json.h"
 
 namespace popvault {
@@ -154,12 +153,12 @@ class BinaryReader {
     }
     return Bad(), 0;
   }
-  std::string String() {
+  // Into *out, reusing its buffer: a scan decodes many entries into one.
+  void String(std::string* out) {
     const uint64_t n = Varint();
-    if (n > data_.size() - at_) return Bad(), std::string();
-    std::string s(data_.substr(at_, n));
+    if (n > data_.size() - at_) return Bad(), out->clear();
+    out->assign(data_.data() + at_, n);
     at_ += n;
-    return s;
   }
 
  private:
@@ -172,6 +171,7 @@ class BinaryReader {
   bool ok_ = true;
 };
 
+// Decodes into *e, overwriting every field (so one entry can be reused).
 Status ParseBinaryEntry(std::string_view value, LedgerEntry* e) {
   BinaryReader in(value);
   e->state = static_cast<MessageState>(in.Byte());
@@ -179,17 +179,25 @@ Status ParseBinaryEntry(std::string_view value, LedgerEntry* e) {
   e->deleted_at = static_cast<int64_t>(in.Varint());
   e->oversize = in.Varint();
   const uint64_t stores = in.Varint();
-  for (uint64_t i = 0; in.ok() && i < stores; ++i) e->stores.push_back(in.String());
-  e->record.account = in.String();
-  e->record.uidl = in.String();
+  if (!in.ok() || stores > value.size()) return Status::Corruption("truncated or malformed entry");
+  e->stores.resize(stores);
+  for (std::string& store : e->stores) in.String(&store);
+  ArchiveRecord& r = e->record;
+  in.String(&r.account);
+  in.String(&r.uidl);
   if (in.Byte() == 1) {
-    ArchiveRecord& r = e->record;
-    r.sha256 = in.String();
+    in.String(&r.sha256);
     r.size = in.Varint();
     r.stored_size = in.Varint();
     r.archived_at = static_cast<int64_t>(in.Varint());
-    for (std::string* text : {&r.message_id, &r.date, &r.from, &r.subject}) *text = in.String();
+    for (std::string* text : {&r.message_id, &r.date, &r.from, &r.subject}) in.String(text);
     if (in.ok() && !IsValidSha256Hex(r.sha256)) return Status::Corruption("bad sha256");
+  } else {
+    for (std::string* text : {&r.sha256, &r.message_id, &r.date, &r.from, &r.subject}) {
+      text->clear();
+    }
+    r.size = r.stored_size = 0;
+    r.archived_at = 0;
   }
   if (!in.ok() || !in.done()) return Status::Corruption("truncated or malformed entry");
   if (!IsKnownState(e->state)) return Status::Corruption("bad state");
@@ -238,25 +246,32 @@ Status ParseEntryValue(const std::string& json, LedgerEntry* e) {
   return Status::OK();
 }
 
-// Decodes the value stored under (account, uidl); Corruption names the entry.
-Status DecodeEntry(const std::string& account, const std::string& uidl, const std::string& json,
+// Decodes the value stored under (account, uidl) into *entry, overwriting
+// it; Corruption names the entry (and leaves *entry unspecified).
+Status DecodeEntry(std::string_view account, std::string_view uidl, std::string_view value,
                    LedgerEntry* entry) {
-  LedgerEntry e;
   Status s;
-  const bool binary = !json.empty() && json[0] == kBinaryV1;
+  const bool binary = !value.empty() && value[0] == kBinaryV1;
   try {
-    s = binary ? ParseBinaryEntry(json, &e) : ParseEntryValue(json, &e);
+    if (binary) {
+      s = ParseBinaryEntry(value, entry);
+    } else {
+      *entry = LedgerEntry();
+      s = ParseEntryValue(std::string(value), entry);
+    }
   } catch (const Poco::Exception& ex) {
     s = Status::Corruption(ex.displayText());
   }
-  if (s.ok() && (binary || HasRecord(e)) &&
-      (e.record.account != account || e.record.uidl != uidl)) {
+  const ArchiveRecord& r = entry->record;
+  if (s.ok() && (binary || HasRecord(*entry)) && (r.account != account || r.uidl != uidl)) {
     s = Status::Corruption("holds the record of another message");
   }
-  if (!s.ok()) return Status::Corruption(Describe(account, uidl) + ": " + s.message());
-  e.record.account = account;
-  e.record.uidl = uidl;
-  *entry = std::move(e);
+  if (!s.ok()) {
+    return Status::Corruption(Describe(std::string(account), std::string(uidl)) + ": " +
+                              s.message());
+  }
+  entry->record.account = account;
+  entry->record.uidl = uidl;
   return Status::OK();
 }
 
@@ -312,7 +327,10 @@ Status Ledger::Get(const std::string& account, const std::string& uidl, LedgerEn
   const rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), EntryKey(account, uidl), &value);
   if (s.IsNotFound()) return Status::NotFound("no " + Describe(account, uidl));
   POPVAULT_RETURN_IF_ERROR(FromRocks(s, "reading " + Describe(account, uidl)));
-  return DecodeEntry(account, uidl, value, entry);
+  LedgerEntry decoded;
+  POPVAULT_RETURN_IF_ERROR(DecodeEntry(account, uidl, value, &decoded));
+  *entry = std::move(decoded);
+  return Status::OK();
 }
 
 Status Ledger::Write(const std::vector<LedgerEntry>& entries, bool sync) {
@@ -341,15 +359,15 @@ Status Ledger::ForEach(const std::string& account,
   rocksdb::ReadOptions options;
   if (!account.empty()) options.iterate_upper_bound = &limit_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
+  LedgerEntry entry;  // reused: a scan of 50,000 entries allocates little
   for (it->Seek(start); it->Valid(); it->Next()) {
-    const std::string key = it->key().ToString();
+    const std::string_view key = it->key().ToStringView();
     const size_t sep = key.find('\0');
-    if (sep == std::string::npos) {
-      return Status::Corruption("ledger key without separator: " + EncodeUidl(key));
+    if (sep == std::string_view::npos) {
+      return Status::Corruption("ledger key without separator: " + EncodeUidl(std::string(key)));
     }
-    LedgerEntry entry;
     POPVAULT_RETURN_IF_ERROR(
-        DecodeEntry(key.substr(0, sep), key.substr(sep + 1), it->value().ToString(), &entry));
+        DecodeEntry(key.substr(0, sep), key.substr(sep + 1), it->value().ToStringView(), &entry));
     if (!fn(entry)) return Status::OK();
   }
   return FromRocks(it->status(), "iterating the ledger");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <ctime>
 #include <map>
+#include <string_view>
 #include <unordered_set>
 
 #include "sync/sync_engine.h"
@@ -29,7 +30,8 @@ Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m
 }  // namespace
 
 bool ListingIsTrustworthy(const std::vector<UidlEntry>& listing) {
-  std::unordered_set<std::string> uidls;
+  std::unordered_set<std::string_view> uidls;  // views into `listing`
+  uidls.reserve(listing.size());
   for (size_t i = 0; i < listing.size(); ++i) {
     if (listing[i].msgno != i + 1 || !uidls.insert(listing[i].uidl).second) return false;
   }

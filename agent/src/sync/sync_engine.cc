@@ -6,8 +6,9 @@
 #include <ctime>
 #include <map>
 #include <memory>
-#include <set>
+#include <string_view>
 #include <unordered_map>
+#include <utility>
 
 #include "archive/message_writer.h"
 #include "common/test_point.h"
@@ -32,6 +33,26 @@ struct ToFetch {
   uint64_t octets = 0;
   std::string uidl;                    // empty without UIDL
   std::unique_ptr<LedgerEntry> known;  // the ledger's entry, if it had one
+};
+
+// LIST sizes by message number, without a node per message.
+class SizeIndex {
+ public:
+  explicit SizeIndex(const std::vector<ListEntry>& sizes) : sorted_(sizes) {
+    auto by_msgno = [](const ListEntry& x, const ListEntry& y) { return x.msgno < y.msgno; };
+    if (!std::is_sorted(sorted_.begin(), sorted_.end(), by_msgno)) {
+      std::stable_sort(sorted_.begin(), sorted_.end(), by_msgno);
+    }
+  }
+  // 0 for a message LIST did not show.
+  uint64_t Of(uint32_t msgno) const {
+    auto it = std::lower_bound(sorted_.begin(), sorted_.end(), msgno,
+                               [](const ListEntry& e, uint32_t n) { return e.msgno < n; });
+    return it != sorted_.end() && it->msgno == msgno ? it->octets : 0;
+  }
+
+ private:
+  std::vector<ListEntry> sorted_;
 };
 
 // The ledger key of a message from a server without UIDL: its content.
@@ -146,11 +167,8 @@ class AccountSync {
   }
 
   bool InEveryStore(const LedgerEntry& entry) const {
-    std::set<std::string> have(entry.stores.begin(), entry.stores.end());
-    for (const Archive* a : archives_) {
-      if (!have.count(a->name())) return false;
-    }
-    return true;
+    return std::all_of(archives_.begin(), archives_.end(),
+                       [&](const Archive* a) { return Has(entry, a->name()); });
   }
 
   // A message over max_message_size, by LIST or by what an earlier RETR
@@ -175,14 +193,18 @@ class AccountSync {
   // poll of a large mailbox that finds nothing new decodes each entry once.
   Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
                   std::vector<ToFetch>* to_fetch) {
-    std::map<uint32_t, uint64_t> octets;
-    for (const ListEntry& e : sizes) octets[e.msgno] = e.octets;
-    std::unordered_map<std::string, uint32_t> listed;  // uidl -> msgno; 0 once in the ledger
-    for (const UidlEntry& u : listing) listed.emplace(u.uidl, u.msgno);  // duplicates: first
+    const SizeIndex octets(sizes);
+    // uidl -> msgno, 0 once found in the ledger; duplicates keep the first.
+    // The keys are views into `listing`.
+    std::unordered_map<std::string_view, uint32_t> listed;
+    listed.reserve(listing.size());
+    for (const UidlEntry& u : listing) listed.emplace(u.uidl, u.msgno);
     std::vector<LedgerEntry> updates;
     const int64_t now = Now();
     classified_at_ = now;
     Status staged;
+    // Copies an entry only if it changes or is to be fetched: most of a
+    // large mailbox is neither.
     Status scan = ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
       auto it = listed.find(e.record.uidl);
       if (it == listed.end()) {
@@ -196,17 +218,23 @@ class AccountSync {
         }
         return staged.ok();
       }
-      ListedMessage m{it->second, octets[it->second], e};
-      it->second = 0;
-      if (m.entry.state == MessageState::kDeleted) {
-        // Listed again after we saw it gone (a listing that omitted it, or a
-        // QUIT that did not really delete): it is on the server, so stored.
+      const uint32_t msgno = std::exchange(it->second, 0);
+      // Listed again after we saw it gone (a listing that omitted it, or a
+      // QUIT that did not really delete): it is on the server, so stored.
+      const bool relisted = e.state == MessageState::kDeleted;
+      if (relisted) {
+        LedgerEntry again = e;
+        again.state = MessageState::kStored;
+        again.deleted_at = 0;
+        staged = Stage(std::move(again), &updates);
+      }
+      if (e.state != MessageState::kSeen && InEveryStore(e)) return staged.ok();
+      ListedMessage m{msgno, octets.Of(msgno), e};
+      if (relisted) {
         m.entry.state = MessageState::kStored;
         m.entry.deleted_at = 0;
-        staged = Stage(m.entry, &updates);
       }
-      bool archived = m.entry.state != MessageState::kSeen && InEveryStore(m.entry);
-      if (!archived && !TooLarge(m)) {
+      if (!TooLarge(m)) {
         to_fetch->push_back({m.msgno, m.octets, m.entry.record.uidl,
                              std::make_unique<LedgerEntry>(std::move(m.entry))});
       }
@@ -216,13 +244,13 @@ class AccountSync {
     POPVAULT_RETURN_IF_ERROR(staged);
     for (const auto& [uidl, msgno] : listed) {
       if (msgno == 0) continue;  // the ledger has it
-      ListedMessage m{msgno, octets[msgno], {}};
+      ListedMessage m{msgno, octets.Of(msgno), {}};
       m.entry.state = MessageState::kSeen;
       m.entry.first_seen = now;
       m.entry.record.account = account_.name;
       m.entry.record.uidl = uidl;
       POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
-      if (!TooLarge(m)) to_fetch->push_back({msgno, m.octets, uidl, nullptr});
+      if (!TooLarge(m)) to_fetch->push_back({msgno, m.octets, m.entry.record.uidl, nullptr});
     }
     // Fetch in the server's order: oldest first.
     std::sort(to_fetch->begin(), to_fetch->end(),

@@ -156,6 +156,38 @@ TEST_CASE("Ledger::ForEach orders by account then UIDL bytes and filters by acco
         Status::Code::kInvalidArgument);
 }
 
+TEST_CASE("Ledger::ForEach gives each entry its own fields, none left from the one before") {
+  TempDir dir;
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(dir.Sub("ledger"), &ledger).ok());
+  LedgerEntry purged = Stored("a", "3");
+  purged.state = MessageState::kPurged;
+  purged.stores.clear();
+  // In key order: a full record, then one without, then one with no stores.
+  REQUIRE(ledger->Write({Stored("a", "1"), Seen("a", "2", 7), purged}, false).ok());
+  std::vector<LedgerEntry> seen;
+  REQUIRE(ledger
+              ->ForEach("a",
+                        [&](const LedgerEntry& e) {
+                          seen.push_back(e);
+                          return true;
+                        })
+              .ok());
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0].record.sha256 == std::string(64, 'e'));
+  CHECK(seen[0].stores == std::vector<std::string>{"main", "offsite"});
+  CHECK(seen[1].record.uidl == "2");
+  CHECK(seen[1].first_seen == 7);
+  CHECK(seen[1].record.sha256.empty());
+  CHECK(seen[1].record.subject.empty());
+  CHECK(seen[1].record.size == 0);
+  CHECK(seen[1].record.archived_at == 0);
+  CHECK(seen[1].stores.empty());
+  CHECK(seen[2].state == MessageState::kPurged);
+  CHECK(seen[2].record.subject == "hello");
+  CHECK(seen[2].stores.empty());
+}
+
 TEST_CASE("Ledger reports a damaged entry as Corruption naming it") {
   TempDir dir;
   const std::string path = dir.Sub("ledger");
