@@ -34,6 +34,9 @@ class ConformanceBackend {
     return *storage_;
   }
 
+  // Where a local backend keeps its files.
+  std::string StorePath() const { return dir_ + "/store"; }
+
   std::unique_ptr<Storage> Take() {
     std::unique_ptr<Storage> storage;
     Status s = loader_.OpenStorage(config_, store_, &storage);
