@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <ctime>
+#include <future>
 #include <map>
 #include <memory>
+#include <set>
 #include <string_view>
+#include <system_error>
 #include <unordered_map>
 #include <utility>
 
@@ -69,6 +72,13 @@ class TestPointSink : public ByteSink {
 
  private:
   ByteSink& next_;
+};
+
+// What a group commit's thread reports: each store's Sync, then the ledger
+// write.
+struct CommitOutcome {
+  std::vector<std::pair<Archive*, Status>> synced;
+  Status ledger;
 };
 
 class AccountSync {
@@ -299,7 +309,7 @@ class AccountSync {
       }
       if (pending.size() >= options_.commit_every_messages ||
           pending_bytes >= options_.commit_every_bytes) {
-        POPVAULT_RETURN_IF_ERROR(CommitStored(&pending));
+        POPVAULT_RETURN_IF_ERROR(StartCommit(&pending));
         pending_bytes = 0;
         log_.information("account %s: fetched %z of %z", account_.name, i + 1, to_fetch.size());
       }
@@ -313,7 +323,9 @@ class AccountSync {
     if (Stopping() && s.code() == Status::Code::kAborted) s = Status::OK();
     // What is already in the stores is worth keeping: commit it, so a retry
     // does not fetch it again. An error still ends the pass.
-    Status commit = CommitStored(&pending);
+    Status commit = StartCommit(&pending);
+    Status last = FinishCommit();
+    if (commit.ok()) commit = last;
     if (s.code() == Status::Code::kTooLarge) RememberTooLarge(to_fetch);
     if (s.ok()) return commit;
     if (!commit.ok()) log_.error("account %s: %s", account_.name, commit.ToString());
@@ -449,25 +461,64 @@ class AccountSync {
   }
 
   // Group commit: the stores first, then the ledger entries that point at
-  // them, so a durable kStored entry never refers to a lost object. A store
-  // whose Sync fails is dropped from the batch's entries (its copies may be
-  // lost); entries left with no store are not committed.
-  Status CommitStored(std::vector<ListedMessage>* pending) {
+  // them, so a durable kStored entry never refers to a lost object. It runs
+  // on a second thread while the next group is fetched (a RocksDB store's
+  // Sync is a flush, tens of milliseconds); one group at a time, each
+  // collected by FinishCommit before the next starts and before FetchAll
+  // returns, so before any DELE. Takes *pending (cleared) unless the previous
+  // group failed.
+  Status StartCommit(std::vector<ListedMessage>* pending) {
+    POPVAULT_RETURN_IF_ERROR(FinishCommit());
     if (pending->empty()) return Status::OK();
+    commit_stores_.clear();
     for (Archive* a : archives_) {
-      if (down_.count(a->name())) continue;
+      if (!down_.count(a->name())) commit_stores_.push_back(a);
+    }
+    commit_down_.clear();
+    for (const auto& [name, status] : down_) commit_down_.insert(name);
+    commit_batch_ = std::move(*pending);
+    pending->clear();
+    auto task = [this] { return Commit(); };
+    try {
+      commit_ = std::async(std::launch::async, task);
+    } catch (const std::system_error&) {
+      commit_ = std::async(std::launch::deferred, task);  // no thread: FinishCommit runs it
+    }
+    return Status::OK();
+  }
+
+  // The commit thread's part. It reads only the commit_* members, which the
+  // fetching thread leaves alone until FinishCommit, and calls the stores and
+  // the ledger, which are thread-safe. A store whose Sync fails, or that was
+  // down, is dropped from the entries (its copies may be lost); entries left
+  // with no store are not committed.
+  CommitOutcome Commit() {
+    CommitOutcome outcome;
+    std::set<std::string> failed = commit_down_;
+    for (Archive* a : commit_stores_) {
       Status s = a->Sync();
-      if (!s.ok()) MarkDown(*a, s);
+      if (!s.ok()) failed.insert(a->name());
+      outcome.synced.emplace_back(a, std::move(s));
     }
     std::vector<LedgerEntry> entries;
-    for (ListedMessage& m : *pending) {
-      std::erase_if(m.entry.stores, [&](const std::string& name) { return down_.count(name); });
-      if (!m.entry.stores.empty()) entries.push_back(m.entry);
+    for (ListedMessage& m : commit_batch_) {
+      std::erase_if(m.entry.stores, [&](const std::string& name) { return failed.count(name); });
+      if (!m.entry.stores.empty()) entries.push_back(std::move(m.entry));
     }
-    POPVAULT_RETURN_IF_ERROR(ledger_.Write(entries, /*sync=*/true));
-    TestPoint("committed");
-    pending->clear();
-    return Status::OK();
+    commit_batch_.clear();
+    outcome.ledger = ledger_.Write(entries, /*sync=*/true);
+    if (outcome.ledger.ok()) TestPoint("committed");
+    return outcome;
+  }
+
+  // Waits for the group in flight, if any; marks stores whose Sync failed.
+  Status FinishCommit() {
+    if (!commit_.valid()) return Status::OK();
+    CommitOutcome outcome = commit_.get();
+    for (const auto& [archive, status] : outcome.synced) {
+      if (!status.ok() && !down_.count(archive->name())) MarkDown(*archive, status);
+    }
+    return outcome.ledger;
   }
 
   // Plans from the ledger, as the dry run does (every kStored entry is synced
@@ -561,7 +612,12 @@ class AccountSync {
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
   std::map<std::string, Status> down_;    // stores that failed in this pass
   size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)
-  int64_t classified_at_ = 0;             // first_seen of the entries Classify added
+  // The group commit in flight (StartCommit), and what its thread reads.
+  std::future<CommitOutcome> commit_;
+  std::vector<Archive*> commit_stores_;
+  std::set<std::string> commit_down_;
+  std::vector<ListedMessage> commit_batch_;
+  int64_t classified_at_ = 0;  // first_seen of the entries Classify added
 };
 
 }  // namespace

@@ -4,9 +4,10 @@
 
 #include <Poco/JSON/Parser.h>
 #include <Poco/SHA2Engine.h>
-#include <zstd.h>
 #include <unistd.h>
+#include <zstd.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -119,6 +120,8 @@ class FaultyStorage : public Storage {
   explicit FaultyStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
   bool fail_put = false;
   bool fail_sync = false;
+  int fail_sync_after = -1;    // with >= 0, Syncs fail once this many succeeded
+  std::atomic<int> syncs = 0;  // successful Syncs (group commits run on a thread)
 
   Status Put(const std::string& key, ByteSource& src) override {
     if (fail_put) return Status::IOError("disk full");
@@ -134,7 +137,10 @@ class FaultyStorage : public Storage {
     return base_->List(prefix, fn);
   }
   Status Sync() override {
-    if (fail_sync) return Status::IOError("fsync failed");
+    if (fail_sync || (fail_sync_after >= 0 && syncs >= fail_sync_after)) {
+      return Status::IOError("fsync failed");
+    }
+    ++syncs;
     return base_->Sync();
   }
 
@@ -413,6 +419,45 @@ TEST_CASE("a store whose sync fails does not count as holding the batch") {
   CHECK(h.server.CountPrefix("DELE") == 0);
   CHECK(h.StateOf("a") == MessageState::kStored);  // durable in "local" only
   offsite->fail_sync = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.messages.empty());
+}
+
+// "u1" .. "u9".
+std::string Uidl(int i) { return std::string{'u', static_cast<char>('0' + i)}; }
+
+TEST_CASE("groups commit while the next is fetched: each message once, then all deleted") {
+  Harness h;
+  h.options_.commit_every_messages = 2;
+  for (int i = 1; i <= 9; ++i) h.server.Add(Uidl(i), Message(i));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.fetched == 9);
+  CHECK(report.deleted == 9);
+  CHECK(h.storage_->syncs >= 5);  // 4 groups of 2 and the last one
+  CHECK(h.server.messages.empty());
+  for (int i = 1; i <= 9; ++i) CHECK(h.StateOf(Uidl(i)) == MessageState::kDeleted);
+}
+
+TEST_CASE("a store whose sync fails in a later group holds only the groups before it") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  h.options_.commit_every_messages = 2;
+  for (int i = 1; i <= 6; ++i) h.server.Add(Uidl(i), Message(i));
+  offsite->fail_sync_after = 1;  // the first group's Sync succeeds, then none
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  CHECK(h.server.messages.size() == 6);
+  for (const char* uidl : {"u1", "u2"}) {
+    CHECK(h.EntryOf(uidl).stores == std::vector<std::string>{"local", "offsite"});
+  }
+  // Fetched after the failure: in "local" only, never claimed for "offsite".
+  for (const char* uidl : {"u3", "u4", "u5", "u6"}) {
+    CHECK(h.StateOf(uidl) == MessageState::kStored);
+    CHECK(h.EntryOf(uidl).stores == std::vector<std::string>{"local"});
+  }
+  offsite->fail_sync_after = -1;
   REQUIRE(h.Sync().ok());
   CHECK(h.server.messages.empty());
 }
