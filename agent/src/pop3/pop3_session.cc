@@ -112,42 +112,24 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
 
   Status Uidl(std::vector<UidlEntry>* entries) override {
     return Run([&] {
-      std::vector<UidlEntry> result;
-      Response response;
-      POPVAULT_RETURN_IF_ERROR(Exchange("UIDL", "UIDL", &response));
-      // A response code ([SYS/TEMP], [IN-USE], ...) says why this UIDL
-      // failed; only a bare -ERR means the server has no UIDL at all.
-      if (!response.ok && !response.code.empty()) {
-        return ErrorStatus(response, false, where_ + ": UIDL");
-      }
-      if (!response.ok) {
-        keep_open_ = true;  // a whole reply was read: the stream is in step
-        return Status::NotSupported(where_ + ": UIDL: server replied \"-ERR " +
-                                    Printable(response.text) + "\"");
-      }
-      POPVAULT_RETURN_IF_ERROR(ReadLines("UIDL", [&](std::string_view line) {
-        UidlEntry entry;
-        POPVAULT_RETURN_IF_ERROR(ParseUidlLine(line, &entry));
-        result.push_back(std::move(entry));
-        return Status::OK();
-      }));
-      *entries = std::move(result);
-      return Status::OK();
+      POPVAULT_RETURN_IF_ERROR(Send({"UIDL"}));
+      return ReadUidl(entries);
     });
   }
 
   Status List(std::vector<ListEntry>* entries) override {
     return Run([&] {
-      std::vector<ListEntry> result;
-      POPVAULT_RETURN_IF_ERROR(Command("LIST", "LIST", false));
-      POPVAULT_RETURN_IF_ERROR(ReadLines("LIST", [&](std::string_view line) {
-        ListEntry entry;
-        POPVAULT_RETURN_IF_ERROR(ParseListLine(line, &entry));
-        result.push_back(entry);
-        return Status::OK();
-      }));
-      *entries = std::move(result);
-      return Status::OK();
+      POPVAULT_RETURN_IF_ERROR(Send({"LIST"}));
+      return ReadList(entries);
+    });
+  }
+
+  Status Listing(std::vector<ListEntry>* sizes, std::vector<UidlEntry>* uidls) override {
+    if (Window() == 1) return Pop3Session::Listing(sizes, uidls);
+    return Run([&] {
+      POPVAULT_RETURN_IF_ERROR(Send({"LIST", "UIDL"}));
+      POPVAULT_RETURN_IF_ERROR(ReadList(sizes));
+      return ReadUidl(uidls);
     });
   }
 
@@ -297,6 +279,46 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
     std::string lines;
     for (const std::string& c : commands) lines += c + "\r\n";
     return transport_->Write(lines.data(), lines.size()).WithContext(where_ + ": " + commands[0]);
+  }
+
+  // The reply to UIDL. A response code ([SYS/TEMP], [IN-USE], ...) says why
+  // it failed; only a bare -ERR means the server has no UIDL at all.
+  Status ReadUidl(std::vector<UidlEntry>* entries) {
+    Response response;
+    POPVAULT_RETURN_IF_ERROR(ReadResponse("UIDL", &response));
+    if (!response.ok && !response.code.empty()) {
+      return ErrorStatus(response, false, where_ + ": UIDL");
+    }
+    if (!response.ok) {
+      keep_open_ = true;  // a whole reply was read: the stream is in step
+      return Status::NotSupported(where_ + ": UIDL: server replied \"-ERR " +
+                                  Printable(response.text) + "\"");
+    }
+    std::vector<UidlEntry> result;
+    POPVAULT_RETURN_IF_ERROR(ReadLines("UIDL", [&](std::string_view line) {
+      UidlEntry entry;
+      POPVAULT_RETURN_IF_ERROR(ParseUidlLine(line, &entry));
+      result.push_back(std::move(entry));
+      return Status::OK();
+    }));
+    *entries = std::move(result);
+    return Status::OK();
+  }
+
+  // The reply to LIST.
+  Status ReadList(std::vector<ListEntry>* entries) {
+    Response response;
+    POPVAULT_RETURN_IF_ERROR(ReadResponse("LIST", &response));
+    if (!response.ok) return ErrorStatus(response, false, where_ + ": LIST");
+    std::vector<ListEntry> result;
+    POPVAULT_RETURN_IF_ERROR(ReadLines("LIST", [&](std::string_view line) {
+      ListEntry entry;
+      POPVAULT_RETURN_IF_ERROR(ParseListLine(line, &entry));
+      result.push_back(entry);
+      return Status::OK();
+    }));
+    *entries = std::move(result);
+    return Status::OK();
   }
 
   // Reads a RETR reply (status line and body) into `sink`, within
@@ -454,6 +476,11 @@ Status Pop3Session::RetrEach(const std::vector<ListEntry>& messages,
     POPVAULT_RETURN_IF_ERROR(end(i));
   }
   return Status::OK();
+}
+
+Status Pop3Session::Listing(std::vector<ListEntry>* sizes, std::vector<UidlEntry>* uidls) {
+  POPVAULT_RETURN_IF_ERROR(List(sizes));
+  return Uidl(uidls);
 }
 
 Status Pop3Session::DeleEach(const std::vector<uint32_t>& msgnos) {

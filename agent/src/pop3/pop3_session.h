@@ -145,6 +145,11 @@ class Pop3Session {
   // code is that code's error.
   virtual Status Uidl(std::vector<UidlEntry>* entries) = 0;
   virtual Status List(std::vector<ListEntry>* entries) = 0;
+  // LIST, then UIDL, both sent in one write when the server allows
+  // pipelining (a round trip less before the first RETR). A LIST failure is
+  // returned as such; otherwise *sizes is filled and the result is Uidl's,
+  // kNotSupported included.
+  virtual Status Listing(std::vector<ListEntry>* sizes, std::vector<UidlEntry>* uidls);
   // Streams the message, dot-unstuffed and byte-exact, into `sink` in chunks
   // of at most 64 KiB; memory use does not depend on message or line length.
   // On error the sink may have received part of the message. A sink error is

@@ -104,8 +104,7 @@ Status PreviewRetention(const AccountConfig& account, Ledger& ledger, const Sync
                                            : Pop3Session::Open(account.pop3, &session));
   std::vector<UidlEntry> listing;
   std::vector<ListEntry> sizes;
-  POPVAULT_RETURN_IF_ERROR(session->Uidl(&listing));
-  POPVAULT_RETURN_IF_ERROR(session->List(&sizes));
+  POPVAULT_RETURN_IF_ERROR(session->Listing(&sizes, &listing));
   // Nothing was marked, so QUIT changes nothing on the server.
   POPVAULT_RETURN_IF_ERROR(session->Quit());
   preview->listing_trusted = ListingIsTrustworthy(listing);

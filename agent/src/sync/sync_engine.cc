@@ -97,9 +97,8 @@ class AccountSync {
                                               : Pop3Session::Open(account_.pop3, &session_));
     WarnIfServerExpiresSooner();
     std::vector<ListEntry> sizes;
-    POPVAULT_RETURN_IF_ERROR(session_->List(&sizes));
     std::vector<UidlEntry> listing;
-    Status uidl = session_->Uidl(&listing);
+    Status uidl = session_->Listing(&sizes, &listing);
     const bool has_uidl = uidl.code() != Status::Code::kNotSupported;
     if (has_uidl) POPVAULT_RETURN_IF_ERROR(uidl);
     report_->listed = sizes.size();

@@ -418,6 +418,40 @@ TEST_CASE("session: without PIPELINING (or with it switched off) RETR is lock-st
   }
 }
 
+TEST_CASE("session: with PIPELINING, LIST and UIDL go out in one write, else lock-step",
+          "[session][pipelining]") {
+  for (bool pipelining : {true, false}) {
+    PipelineFixture f(pipelining);
+    f.wire->chunks.push_back("+OK 2 messages\r\n1 120\r\n2 7\r\n.\r\n");
+    f.wire->chunks.push_back("+OK\r\n1 a\r\n2 b\r\n.\r\n");
+    std::vector<popvault::ListEntry> sizes;
+    std::vector<UidlEntry> uidls;
+    REQUIRE(f.session->Listing(&sizes, &uidls).ok());
+    CHECK(f.wire->written == "LIST\r\nUIDL\r\n");
+    CHECK(f.written_at_read.front() == (pipelining ? f.wire->written.size() : 6u));
+    REQUIRE(sizes.size() == 2);
+    CHECK(sizes[1].octets == 7);
+    REQUIRE(uidls.size() == 2);
+    CHECK(uidls[1].uidl == "b");
+  }
+}
+
+TEST_CASE(
+    "session: a server without UIDL answers the pipelined UIDL with -ERR: sizes, and "
+    "the session goes on",
+    "[session][pipelining]") {
+  PipelineFixture f;
+  f.wire->chunks.push_back("+OK 1 messages\r\n1 120\r\n.\r\n");
+  f.wire->chunks.push_back("-ERR command not implemented\r\n");
+  f.wire->chunks.push_back("+OK bye\r\n");
+  std::vector<popvault::ListEntry> sizes;
+  std::vector<UidlEntry> uidls;
+  CHECK(f.session->Listing(&sizes, &uidls).code() == Code::kNotSupported);
+  CHECK(sizes.size() == 1);
+  CHECK_FALSE(f.session->broken());
+  CHECK(f.session->Quit().ok());
+}
+
 TEST_CASE("session: the window is bounded in commands and in LIST octets",
           "[session][pipelining]") {
   PipelineFixture f;

@@ -681,7 +681,7 @@ TEST_CASE("the dry run predicts exactly what the next pass deletes, and changes 
   h.Retain("delete_after_days:30, keep_newest:4");
   RetentionPreview preview;
   REQUIRE(h.Preview(&preview).ok());
-  CHECK(h.server.log == std::vector<std::string>{"UIDL", "LIST", "QUIT"});
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "QUIT"});
   CHECK_FALSE(h.InLedger("uid-8"));
   REQUIRE(preview.plan.size() == 8);
   std::vector<std::string> predicted, described;
