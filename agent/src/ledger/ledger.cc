@@ -161,6 +161,8 @@ class BinaryReader {
     at_ += n;
   }
 
+  void Fail() { Bad(); }
+
  private:
   void Bad() {
     ok_ = false;
@@ -171,20 +173,26 @@ class BinaryReader {
   bool ok_ = true;
 };
 
-// Decodes into *e, overwriting every field (so one entry can be reused).
-Status ParseBinaryEntry(std::string_view value, LedgerEntry* e) {
-  BinaryReader in(value);
+// Decodes the fields before the record: state, times, stores, account and
+// uidl, overwriting them.
+void ParseBinaryHead(BinaryReader& in, size_t value_size, LedgerEntry* e) {
   e->state = static_cast<MessageState>(in.Byte());
   e->first_seen = static_cast<int64_t>(in.Varint());
   e->deleted_at = static_cast<int64_t>(in.Varint());
   e->oversize = in.Varint();
   const uint64_t stores = in.Varint();
-  if (!in.ok() || stores > value.size()) return Status::Corruption("truncated or malformed entry");
-  e->stores.resize(stores);
+  if (stores > value_size) in.Fail();
+  e->stores.resize(in.ok() ? stores : 0);
   for (std::string& store : e->stores) in.String(&store);
+  in.String(&e->record.account);
+  in.String(&e->record.uidl);
+}
+
+// Decodes into *e, overwriting every field (so one entry can be reused).
+Status ParseBinaryEntry(std::string_view value, LedgerEntry* e) {
+  BinaryReader in(value);
+  ParseBinaryHead(in, value.size(), e);
   ArchiveRecord& r = e->record;
-  in.String(&r.account);
-  in.String(&r.uidl);
   if (in.Byte() == 1) {
     in.String(&r.sha256);
     r.size = in.Varint();
@@ -348,8 +356,13 @@ Status Ledger::Write(const std::vector<LedgerEntry>& entries, bool sync) {
 
 Status Ledger::Sync() { return FromRocks(db_->SyncWAL(), "syncing the ledger"); }
 
-Status Ledger::ForEach(const std::string& account,
-                       const std::function<bool(const LedgerEntry&)>& fn) {
+namespace {
+
+// Calls fn(account, uidl, value) for each entry of `account` (every account
+// if empty) in key order, until fn sets *more to false or fails.
+Status Scan(rocksdb::DB& db, const std::string& account,
+            const std::function<Status(std::string_view, std::string_view, std::string_view,
+                                       bool* more)>& fn) {
   if (!account.empty() && !IsValidAccountName(account)) {
     return Status::InvalidArgument("ledger: bad account name \"" + account + "\"");
   }
@@ -358,19 +371,53 @@ Status Ledger::ForEach(const std::string& account,
   const rocksdb::Slice limit_slice(limit);
   rocksdb::ReadOptions options;
   if (!account.empty()) options.iterate_upper_bound = &limit_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options));
-  LedgerEntry entry;  // reused: a scan of 50,000 entries allocates little
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(options));
   for (it->Seek(start); it->Valid(); it->Next()) {
     const std::string_view key = it->key().ToStringView();
     const size_t sep = key.find('\0');
     if (sep == std::string_view::npos) {
       return Status::Corruption("ledger key without separator: " + EncodeUidl(std::string(key)));
     }
+    bool more = true;
     POPVAULT_RETURN_IF_ERROR(
-        DecodeEntry(key.substr(0, sep), key.substr(sep + 1), it->value().ToStringView(), &entry));
-    if (!fn(entry)) return Status::OK();
+        fn(key.substr(0, sep), key.substr(sep + 1), it->value().ToStringView(), &more));
+    if (!more) return Status::OK();
   }
   return FromRocks(it->status(), "iterating the ledger");
+}
+
+}  // namespace
+
+Status Ledger::ForEach(const std::string& account,
+                       const std::function<bool(const LedgerEntry&)>& fn) {
+  LedgerEntry entry;  // reused: a scan of 50,000 entries allocates little
+  return Scan(*db_, account,
+              [&](std::string_view a, std::string_view uidl, std::string_view value, bool* more) {
+                POPVAULT_RETURN_IF_ERROR(DecodeEntry(a, uidl, value, &entry));
+                *more = fn(entry);
+                return Status::OK();
+              });
+}
+
+Status Ledger::ForEachSummary(const std::string& account,
+                              const std::function<bool(const Summary&)>& fn) {
+  LedgerEntry entry;
+  return Scan(*db_, account,
+              [&](std::string_view a, std::string_view uidl, std::string_view value, bool* more) {
+                if (value.empty() || value[0] != kBinaryV1) {
+                  POPVAULT_RETURN_IF_ERROR(DecodeEntry(a, uidl, value, &entry));  // JSON: all of it
+                } else {
+                  BinaryReader in(value);
+                  ParseBinaryHead(in, value.size(), &entry);
+                  if (!in.ok() || !IsKnownState(entry.state) || entry.record.account != a ||
+                      entry.record.uidl != uidl) {
+                    return Status::Corruption(Describe(std::string(a), std::string(uidl)) +
+                                              ": truncated or malformed entry");
+                  }
+                }
+                *more = fn(Summary{uidl, entry.state, entry.stores});
+                return Status::OK();
+              });
 }
 
 }  // namespace popvault

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "archive/record.h"
@@ -73,6 +74,17 @@ class Ledger {
   // account then UIDL bytes, until fn returns false. Stops at the first entry
   // that does not decode, with Corruption naming it.
   Status ForEach(const std::string& account, const std::function<bool(const LedgerEntry&)>& fn);
+
+  // What a poll needs of an entry, for ForEachSummary.
+  struct Summary {
+    std::string_view uidl;
+    MessageState state;
+    const std::vector<std::string>& stores;
+  };
+  // As ForEach, but decodes only the state and stores (not the archive
+  // record): a poll over a large mailbox reads every entry. The views are
+  // valid during the call only.
+  Status ForEachSummary(const std::string& account, const std::function<bool(const Summary&)>& fn);
 
  private:
   explicit Ledger(std::unique_ptr<rocksdb::DB> db);

@@ -74,6 +74,24 @@ class TestPointSink : public ByteSink {
   ByteSink& next_;
 };
 
+// Runs fn on a thread of its own or, if none can be started, when its
+// result is asked for.
+template <typename Fn>
+auto Async(Fn fn) -> std::future<decltype(fn())> {
+  try {
+    return std::async(std::launch::async, fn);
+  } catch (const std::system_error&) {
+    return std::async(std::launch::deferred, fn);
+  }
+}
+
+// A kSeen or kStored ledger entry, reduced to what Classify decides on.
+struct KnownMessage {
+  std::string uidl;
+  MessageState state;
+  bool archived;  // kStored in every store of the account
+};
+
 // What a group commit's thread reports: each store's Sync, then the ledger
 // write.
 struct CommitOutcome {
@@ -93,8 +111,14 @@ class AccountSync {
         log_(Poco::Logger::get("popvault.sync")) {}
 
   Status Run() {
-    POPVAULT_RETURN_IF_ERROR(options_.connect ? options_.connect(account_.pop3, &session_)
-                                              : Pop3Session::Open(account_.pop3, &session_));
+    // Reading the ledger is most of a poll that finds nothing new: it runs
+    // while the session connects and logs in, which is mostly waiting.
+    std::future<Status> known = Async([this] { return LoadKnown(); });
+    Status open = options_.connect ? options_.connect(account_.pop3, &session_)
+                                   : Pop3Session::Open(account_.pop3, &session_);
+    Status loaded = known.get();
+    POPVAULT_RETURN_IF_ERROR(open);
+    POPVAULT_RETURN_IF_ERROR(loaded);
     WarnIfServerExpiresSooner();
     std::vector<ListEntry> sizes;
     std::vector<UidlEntry> listing;
@@ -175,9 +199,11 @@ class AccountSync {
     return options_.clock ? options_.clock() : static_cast<int64_t>(std::time(nullptr));
   }
 
-  bool InEveryStore(const LedgerEntry& entry) const {
-    return std::all_of(archives_.begin(), archives_.end(),
-                       [&](const Archive* a) { return Has(entry, a->name()); });
+  bool InEveryStore(const LedgerEntry& entry) const { return InEveryStore(entry.stores); }
+  bool InEveryStore(const std::vector<std::string>& stores) const {
+    return std::all_of(archives_.begin(), archives_.end(), [&](const Archive* a) {
+      return std::find(stores.begin(), stores.end(), a->name()) != stores.end();
+    });
   }
 
   // A message over max_message_size, by LIST or by what an earlier RETR
@@ -196,10 +222,25 @@ class AccountSync {
     return true;
   }
 
+  // The account's kSeen and kStored ledger entries, as Classify needs them:
+  // the messages that may still be on the server. Later states (kDeleted,
+  // kPurged: history that only grows) are not held, only looked up should
+  // the server list them again. Runs on its own thread (Run).
+  Status LoadKnown() {
+    return ledger_.ForEachSummary(account_.name, [this](const Ledger::Summary& e) {
+      if (e.state == MessageState::kSeen || e.state == MessageState::kStored) {
+        known_.push_back({std::string(e.uidl), e.state,
+                          e.state == MessageState::kStored && InEveryStore(e.stores)});
+      }
+      return true;
+    });
+  }
+
   // Picks the messages to fetch (not yet in every store); records new UIDLs
-  // as kSeen and stored messages the server no longer lists as kDeleted. One
-  // scan of the account's ledger entries, not a lookup per listed UIDL: a
-  // poll of a large mailbox that finds nothing new decodes each entry once.
+  // as kSeen and stored messages the server no longer lists as kDeleted.
+  // Works from known_ (LoadKnown), reading whole entries only for what is to
+  // fetch or to change: a poll of a large mailbox that finds nothing new
+  // decodes each entry once, in parallel with the login.
   Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
                   std::vector<ToFetch>* to_fetch) {
     const SizeIndex octets(sizes);
@@ -211,49 +252,37 @@ class AccountSync {
     std::vector<LedgerEntry> updates;
     const int64_t now = Now();
     classified_at_ = now;
-    Status staged;
-    // Copies an entry only if it changes or is to be fetched: most of a
-    // large mailbox is neither.
-    Status scan = ledger_.ForEach(account_.name, [&](const LedgerEntry& e) {
-      auto it = listed.find(e.record.uidl);
+    for (const KnownMessage& k : known_) {
+      auto it = listed.find(k.uidl);
       if (it == listed.end()) {
         // A stored message missing from a trusted listing was deleted from
         // the server, by us (a QUIT whose reply we lost) or by someone else.
-        if (e.state == MessageState::kStored && report_->listing_trusted) {
-          LedgerEntry gone = e;
-          gone.state = MessageState::kDeleted;
-          gone.deleted_at = now;
-          staged = Stage(std::move(gone), &updates);
-        }
-        return staged.ok();
+        if (k.state != MessageState::kStored || !report_->listing_trusted) continue;
+        LedgerEntry gone;
+        POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &gone));
+        gone.state = MessageState::kDeleted;
+        gone.deleted_at = now;
+        POPVAULT_RETURN_IF_ERROR(Stage(std::move(gone), &updates));
+        continue;
       }
       const uint32_t msgno = std::exchange(it->second, 0);
-      // Listed again after we saw it gone (a listing that omitted it, or a
-      // QUIT that did not really delete): it is on the server, so stored.
-      const bool relisted = e.state == MessageState::kDeleted;
-      if (relisted) {
-        LedgerEntry again = e;
-        again.state = MessageState::kStored;
-        again.deleted_at = 0;
-        staged = Stage(std::move(again), &updates);
-      }
-      if (e.state != MessageState::kSeen && InEveryStore(e)) return staged.ok();
-      ListedMessage m{msgno, octets.Of(msgno), e};
-      if (relisted) {
-        m.entry.state = MessageState::kStored;
-        m.entry.deleted_at = 0;
-      }
-      if (!TooLarge(m)) {
-        to_fetch->push_back({m.msgno, m.octets, m.entry.record.uidl,
-                             std::make_unique<LedgerEntry>(std::move(m.entry))});
-      }
-      return staged.ok();
-    });
-    POPVAULT_RETURN_IF_ERROR(scan);
-    POPVAULT_RETURN_IF_ERROR(staged);
-    for (const auto& [uidl, msgno] : listed) {
-      if (msgno == 0) continue;  // the ledger has it
+      if (k.archived) continue;
       ListedMessage m{msgno, octets.Of(msgno), {}};
+      POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &m.entry));
+      if (!TooLarge(m)) to_fetch->push_back(ToFetchOf(std::move(m)));
+    }
+    std::vector<KnownMessage>().swap(known_);
+    for (const auto& [uidl, msgno] : listed) {
+      if (msgno == 0) continue;  // known_ had it
+      ListedMessage m{msgno, octets.Of(msgno), {}};
+      Status s = ledger_.Get(account_.name, std::string(uidl), &m.entry);
+      if (s.ok()) {
+        POPVAULT_RETURN_IF_ERROR(Relisted(&m, &updates));
+        if (m.entry.state != MessageState::kSeen && InEveryStore(m.entry)) continue;
+        if (!TooLarge(m)) to_fetch->push_back(ToFetchOf(std::move(m)));
+        continue;
+      }
+      if (s.code() != Status::Code::kNotFound) return s;
       m.entry.state = MessageState::kSeen;
       m.entry.first_seen = now;
       m.entry.record.account = account_.name;
@@ -267,6 +296,21 @@ class AccountSync {
     log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
                      listing.size(), to_fetch->size());
     return ledger_.Write(updates, /*sync=*/false);
+  }
+
+  static ToFetch ToFetchOf(ListedMessage m) {
+    std::string uidl = m.entry.record.uidl;
+    return {m.msgno, m.octets, std::move(uidl), std::make_unique<LedgerEntry>(std::move(m.entry))};
+  }
+
+  // A kDeleted entry listed again (a listing that omitted it, or a QUIT that
+  // did not really delete): it is on the server, so stored. A kPurged one
+  // lists no stores, so it is fetched again.
+  Status Relisted(ListedMessage* m, std::vector<LedgerEntry>* updates) {
+    if (m->entry.state != MessageState::kDeleted) return Status::OK();
+    m->entry.state = MessageState::kStored;
+    m->entry.deleted_at = 0;
+    return Stage(m->entry, updates);
   }
 
   // Queues an unsynced ledger write, written in bounded batches: a first
@@ -477,12 +521,7 @@ class AccountSync {
     for (const auto& [name, status] : down_) commit_down_.insert(name);
     commit_batch_ = std::move(*pending);
     pending->clear();
-    auto task = [this] { return Commit(); };
-    try {
-      commit_ = std::async(std::launch::async, task);
-    } catch (const std::system_error&) {
-      commit_ = std::async(std::launch::deferred, task);  // no thread: FinishCommit runs it
-    }
+    commit_ = Async([this] { return Commit(); });
     return Status::OK();
   }
 
@@ -616,7 +655,8 @@ class AccountSync {
   std::vector<Archive*> commit_stores_;
   std::set<std::string> commit_down_;
   std::vector<ListedMessage> commit_batch_;
-  int64_t classified_at_ = 0;  // first_seen of the entries Classify added
+  int64_t classified_at_ = 0;        // first_seen of the entries Classify added
+  std::vector<KnownMessage> known_;  // LoadKnown's, until Classify
 };
 
 }  // namespace

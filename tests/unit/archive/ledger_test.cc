@@ -188,6 +188,62 @@ TEST_CASE("Ledger::ForEach gives each entry its own fields, none left from the o
   CHECK(seen[2].stores.empty());
 }
 
+TEST_CASE("Ledger::ForEachSummary gives state and stores as ForEach does, JSON entries too") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    REQUIRE(ledger->Write({Stored("a", "1"), Seen("a", "2"), Stored("b", "3")}, true).ok());
+  }
+  {
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    const std::string old_json = R"({"state":"seen","first_seen":5,"deleted_at":0,"stores":["x"]})";
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("a\0old", 5), old_json).ok());
+    delete db;
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  std::vector<std::string> got;
+  REQUIRE(ledger
+              ->ForEachSummary("a",
+                               [&](const Ledger::Summary& e) {
+                                 std::string line(e.uidl);
+                                 line += std::string(" ") + MessageStateName(e.state);
+                                 for (const std::string& s : e.stores) line += " " + s;
+                                 got.push_back(line);
+                                 return true;
+                               })
+              .ok());
+  CHECK(got == std::vector<std::string>{"1 stored main offsite", "2 seen", "old seen x"});
+
+  // A value cut inside its head (state, times, stores, account, UIDL).
+  {
+    ledger.reset();
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    std::string value;
+    REQUIRE(db->Get(rocksdb::ReadOptions(),
+                    std::string("a\0"
+                                "1",
+                                3),
+                    &value)
+                .ok());
+    REQUIRE(db->Put(rocksdb::WriteOptions(),
+                    std::string("a\0"
+                                "1",
+                                3),
+                    value.substr(0, 8))
+                .ok());
+    delete db;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+  }
+  const Status cut = ledger->ForEachSummary("a", [](const Ledger::Summary&) { return true; });
+  CHECK(cut.code() == Status::Code::kCorruption);
+  CHECK_THAT(cut.message(), Catch::Contains("UIDL 1"));
+}
+
 TEST_CASE("Ledger reports a damaged entry as Corruption naming it") {
   TempDir dir;
   const std::string path = dir.Sub("ledger");
