@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <thread>
 
 namespace popvault {
 namespace {
@@ -166,10 +168,32 @@ class Snapshot {
   const rocksdb::Snapshot* snapshot_;
 };
 
+// Waits, up to `limit`, until RocksDB has no flush or compaction running or
+// due. Closing a database cancels the compaction in progress and throws its
+// work away: a short `popvault sync` would leave the same backlog to the next
+// one, which would start it again, and so on, while table files pile up.
+void WaitForBackgroundWork(rocksdb::DB& db, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto busy = [&db] {
+    uint64_t v = 0;
+    for (const std::string& p : {rocksdb::DB::Properties::kCompactionPending,
+                                 rocksdb::DB::Properties::kNumRunningCompactions,
+                                 rocksdb::DB::Properties::kNumRunningFlushes,
+                                 rocksdb::DB::Properties::kMemTableFlushPending}) {
+      if (db.GetIntProperty(p, &v) && v > 0) return true;
+    }
+    return false;
+  };
+  while (busy() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 class RocksDbStorage : public Storage {
  public:
   RocksDbStorage(std::unique_ptr<rocksdb::DB> db, std::string path)
       : db_(std::move(db)), path_(std::move(path)) {}
+  ~RocksDbStorage() override { WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
 
   Status Put(const std::string& key, ByteSource& src) override {
     POPVAULT_RETURN_IF_ERROR(CheckKey(key));

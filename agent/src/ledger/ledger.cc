@@ -10,10 +10,34 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <chrono>
+#include <thread>
+
 #include "archive/record_json.h"
 
 namespace popvault {
 namespace {
+
+// Waits, up to `limit`, until RocksDB has no flush or compaction running or
+// due. Closing a database cancels the compaction in progress and throws its
+// work away: a short `popvault sync` would leave the same backlog to the next
+// one, which would start it again, and so on, while table files pile up.
+void WaitForBackgroundWork(rocksdb::DB& db, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  auto busy = [&db] {
+    uint64_t v = 0;
+    for (const std::string& p : {rocksdb::DB::Properties::kCompactionPending,
+                                 rocksdb::DB::Properties::kNumRunningCompactions,
+                                 rocksdb::DB::Properties::kNumRunningFlushes,
+                                 rocksdb::DB::Properties::kMemTableFlushPending}) {
+      if (db.GetIntProperty(p, &v) && v > 0) return true;
+    }
+    return false;
+  };
+  while (busy() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
 
 // Keys are account + '\0' + exact UIDL bytes. Account names never contain
 // '\0', so the first '\0' splits a key, and the prefix "a\0" cannot match the
@@ -325,7 +349,7 @@ Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
 
 Ledger::Ledger(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 
-Ledger::~Ledger() = default;
+Ledger::~Ledger() { WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
 
 Status Ledger::Get(const std::string& account, const std::string& uidl, LedgerEntry* entry) {
   if (!IsValidAccountName(account)) {
