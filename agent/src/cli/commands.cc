@@ -5,8 +5,11 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <iostream>
 #include <set>
+#include <system_error>
 
 #include "retention/audit_log.h"
 #include "sync/sync_engine.h"
@@ -181,6 +184,34 @@ Status ExportAccount(Context& ctx, const AccountConfig& account, const std::stri
 
 }  // namespace
 
+// Pop3Session::Open on a thread of its own, started at construction; the
+// session is handed over once, through Taker (SyncOptions::connect).
+class EarlySession {
+ public:
+  explicit EarlySession(const Pop3Options& options) {
+    auto open = [this, options] { return Pop3Session::Open(options, &session_); };
+    try {
+      opened_ = std::async(std::launch::async, open);
+    } catch (const std::system_error&) {
+      opened_ = std::async(std::launch::deferred, open);  // no thread: opens when taken
+    }
+  }
+
+  std::function<Status(const Pop3Options&, std::unique_ptr<Pop3Session>*)> Taker() {
+    return [this](const Pop3Options&, std::unique_ptr<Pop3Session>* session) {
+      Status s = opened_.get();
+      *session = std::move(session_);
+      return s;
+    };
+  }
+
+ private:
+  std::unique_ptr<Pop3Session> session_;  // before opened_: its thread writes it
+  // Destroyed first; an untaken session's thread is waited for (std::async),
+  // then the session is dropped without QUIT.
+  std::future<Status> opened_;
+};
+
 int Sync(Context& ctx, const Args& args) {
   std::vector<const AccountConfig*> accounts;
   Status s = ctx.SelectAccounts(args.account, &accounts);
@@ -190,8 +221,15 @@ int Sync(Context& ctx, const Args& args) {
   }
   Ledger* ledger = nullptr;
   std::unique_ptr<AuditLog> audit_log;
-  s = ctx.GetLedger(&ledger);
-  if (s.ok()) s = AuditLog::Open(ctx.config().audit_log, &audit_log);
+  s = ctx.GetLedger(&ledger);  // first: if `popvault run` holds it, stop before any login
+  if (!s.ok()) {
+    std::cerr << "popvault: " << s.ToString() << "\n";
+    return 1;
+  }
+  // The first account's connection and login (round trips to the server)
+  // go on while its stores open (local files).
+  EarlySession early(accounts.front()->pop3);
+  s = AuditLog::Open(ctx.config().audit_log, &audit_log);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 1;
@@ -201,6 +239,8 @@ int Sync(Context& ctx, const Args& args) {
   options.audit_log = audit_log.get();
   int failures = 0;
   for (const AccountConfig* account : accounts) {
+    options.connect = nullptr;
+    if (account == accounts.front()) options.connect = early.Taker();
     std::vector<Archive*> archives;
     for (const std::string& name : account->stores) {
       Archive* archive = nullptr;
