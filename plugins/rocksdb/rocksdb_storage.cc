@@ -1,10 +1,8 @@
 #include "rocksdb_storage.h"
 
-#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/metadata.h>
 #include <rocksdb/options.h>
-#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -13,7 +11,8 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
-#include <thread>
+
+#include "rocksdb_common.h"
 
 namespace popvault {
 namespace {
@@ -168,32 +167,13 @@ class Snapshot {
   const rocksdb::Snapshot* snapshot_;
 };
 
-// Waits, up to `limit`, until RocksDB has no flush or compaction running or
-// due. Closing a database cancels the compaction in progress and throws its
-// work away: a short `popvault sync` would leave the same backlog to the next
-// one, which would start it again, and so on, while table files pile up.
-void WaitForBackgroundWork(rocksdb::DB& db, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  auto busy = [&db] {
-    uint64_t v = 0;
-    for (const std::string& p : {rocksdb::DB::Properties::kCompactionPending,
-                                 rocksdb::DB::Properties::kNumRunningCompactions,
-                                 rocksdb::DB::Properties::kNumRunningFlushes,
-                                 rocksdb::DB::Properties::kMemTableFlushPending}) {
-      if (db.GetIntProperty(p, &v) && v > 0) return true;
-    }
-    return false;
-  };
-  while (busy() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
 class RocksDbStorage : public Storage {
  public:
   RocksDbStorage(std::unique_ptr<rocksdb::DB> db, std::string path)
       : db_(std::move(db)), path_(std::move(path)) {}
-  ~RocksDbStorage() override { WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
+  ~RocksDbStorage() override {
+    rocksdb_common::WaitForBackgroundWork(*db_, std::chrono::seconds(30));
+  }
 
   Status Put(const std::string& key, ByteSource& src) override {
     POPVAULT_RETURN_IF_ERROR(CheckKey(key));
@@ -462,10 +442,9 @@ Status CheckFormat(rocksdb::DB* db, const std::string& path) {
 }  // namespace
 
 Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* storage) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.paranoid_checks = true;
-  options.keep_log_file_num = 10;  // RocksDB's own info logs, not the WAL
+  // Memory stays bounded whatever the object sizes: the memtables, which
+  // hold every chunk until a flush, stay small.
+  rocksdb::Options options = rocksdb_common::SmallFootprintOptions();
   // Chunks are compressed mail, written once: keep them in blob files so
   // compactions move only keys and small values instead of rewriting them.
   options.enable_blob_files = true;
@@ -483,20 +462,6 @@ Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* sto
   // Each flush starts a blob file: bound the descriptors kept open for them
   // and for tables, however large the store grows.
   options.max_open_files = 512;
-  // Bounded memory whatever the object sizes: the memtables, which hold
-  // every chunk until a flush, stay small (RocksDB's default is 2 x 64 MiB).
-  options.write_buffer_size = 4 << 20;
-  options.max_write_buffer_number = 2;
-  // As in the ledger: a small block cache holding index and filter blocks
-  // too, so memory does not grow with the number of table files.
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(4 << 20);
-  table.cache_index_and_filter_blocks = true;
-  // Debian's RocksDB computes CRC32C in software; XXH3 costs a fraction of it
-  // for every table block written, compacted and read.
-  table.checksum = rocksdb::kXXH3;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  options.writable_file_max_buffer_size = 256 << 10;  // per open WAL/table/blob file
   rocksdb::DB* raw = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, path, &raw), "opening store " + path));

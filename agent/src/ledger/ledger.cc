@@ -4,40 +4,15 @@
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
-#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
-#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <chrono>
-#include <thread>
-
 #include "archive/record_json.h"
+#include "rocksdb_common.h"
 
 namespace popvault {
 namespace {
-
-// Waits, up to `limit`, until RocksDB has no flush or compaction running or
-// due. Closing a database cancels the compaction in progress and throws its
-// work away: a short `popvault sync` would leave the same backlog to the next
-// one, which would start it again, and so on, while table files pile up.
-void WaitForBackgroundWork(rocksdb::DB& db, std::chrono::seconds limit) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  auto busy = [&db] {
-    uint64_t v = 0;
-    for (const std::string& p : {rocksdb::DB::Properties::kCompactionPending,
-                                 rocksdb::DB::Properties::kNumRunningCompactions,
-                                 rocksdb::DB::Properties::kNumRunningFlushes,
-                                 rocksdb::DB::Properties::kMemTableFlushPending}) {
-      if (db.GetIntProperty(p, &v) && v > 0) return true;
-    }
-    return false;
-  };
-  while (busy() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
 
 // Keys are account + '\0' + exact UIDL bytes. Account names never contain
 // '\0', so the first '\0' splits a key, and the prefix "a\0" cannot match the
@@ -324,22 +299,8 @@ const char* MessageStateName(MessageState state) {
 }
 
 Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  options.paranoid_checks = true;
-  options.keep_log_file_num = 10;  // RocksDB's own info logs, not the WAL
-  // Entries are a few hundred bytes: small memtables keep the agent's memory
-  // bounded (RocksDB's default is 2 x 64 MiB) at the cost of more, smaller
-  // flushes.
-  options.write_buffer_size = 4 << 20;
-  options.max_write_buffer_number = 2;
-  // A small block cache that also holds index and filter blocks, so memory
-  // does not grow with the number of table files.
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(4 << 20);
-  table.cache_index_and_filter_blocks = true;
-  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  options.writable_file_max_buffer_size = 256 << 10;  // per open WAL/table/blob file
+  // Entries are a few hundred bytes: small memtables and caches do.
+  const rocksdb::Options options = rocksdb_common::SmallFootprintOptions();
   rocksdb::DB* db = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, dir, &db), "opening ledger " + dir));
@@ -349,7 +310,7 @@ Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
 
 Ledger::Ledger(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
 
-Ledger::~Ledger() { WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
+Ledger::~Ledger() { rocksdb_common::WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
 
 Status Ledger::Get(const std::string& account, const std::string& uidl, LedgerEntry* entry) {
   if (!IsValidAccountName(account)) {
