@@ -192,9 +192,6 @@ class RocksDbStorage : public Storage {
     uint64_t chunks = 0;
     const Status s = WriteObject(key, generation, old, had_old, write, src, &chunks);
     if (!s.ok()) DeleteChunks(key, generation, chunks);
-    // Set after the write, so that a Sync called after this Put returned
-    // sees it.
-    if (s.ok()) unflushed_ = true;
     return s;
   }
 
@@ -273,15 +270,13 @@ class RocksDbStorage : public Storage {
 
   // Unlogged objects are durable once the memtables holding them are flushed
   // (RocksDB syncs the new table and blob files, the directory and its
-  // MANIFEST); logged writes once the WAL is synced.
+  // MANIFEST); logged writes once the WAL is synced. Always flushing (a no-op
+  // on empty memtables) also covers what another thread's Put made visible
+  // before returning: a store shared by accounts may see the object of
+  // another account's Put, which has not returned yet, and count on it.
   Status Sync() override {
-    if (unflushed_.exchange(false)) {
-      const Status s = FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing store " + path_);
-      if (!s.ok()) {
-        unflushed_ = true;
-        return s;
-      }
-    }
+    POPVAULT_RETURN_IF_ERROR(
+        FromRocks(db_->Flush(rocksdb::FlushOptions()), "flushing store " + path_));
     POPVAULT_RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "syncing store " + path_));
     if (removed_.exchange(false)) return ReclaimRemoved();
     return Status::OK();
@@ -420,8 +415,7 @@ class RocksDbStorage : public Storage {
   std::unique_ptr<rocksdb::DB> db_;
   std::string path_;
   KeyLocks locks_;
-  std::atomic<bool> unflushed_{false};  // an unlogged Put since the last flush
-  std::atomic<bool> removed_{false};    // a Remove since the last Sync
+  std::atomic<bool> removed_{false};  // a Remove since the last Sync
 };
 
 Status CheckFormat(rocksdb::DB* db, const std::string& path) {

@@ -42,11 +42,13 @@ inline rocksdb::Options SmallFootprintOptions() {
 // due. Call before closing: closing cancels the compaction in progress and
 // throws its work away, so a short `popvault sync` would leave the same
 // backlog to the next one, which would start it again, and so on, while
-// table files pile up.
+// table files pile up. Not after a background error (a full disk): RocksDB
+// has stopped its background work then, and waiting would only delay exit.
 inline void WaitForBackgroundWork(rocksdb::DB& db, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   auto busy = [&db] {
     uint64_t v = 0;
+    if (db.GetIntProperty(rocksdb::DB::Properties::kBackgroundErrors, &v) && v > 0) return false;
     for (const std::string& p : {rocksdb::DB::Properties::kCompactionPending,
                                  rocksdb::DB::Properties::kNumRunningCompactions,
                                  rocksdb::DB::Properties::kNumRunningFlushes,
