@@ -9,8 +9,8 @@
 #include <future>
 #include <iostream>
 #include <set>
-#include <system_error>
 
+#include "common/async.h"
 #include "retention/audit_log.h"
 #include "sync/sync_engine.h"
 
@@ -188,14 +188,8 @@ Status ExportAccount(Context& ctx, const AccountConfig& account, const std::stri
 // session is handed over once, through Taker (SyncOptions::connect).
 class EarlySession {
  public:
-  explicit EarlySession(const Pop3Options& options) {
-    auto open = [this, options] { return Pop3Session::Open(options, &session_); };
-    try {
-      opened_ = std::async(std::launch::async, open);
-    } catch (const std::system_error&) {
-      opened_ = std::async(std::launch::deferred, open);  // no thread: opens when taken
-    }
-  }
+  explicit EarlySession(const Pop3Options& options)
+      : opened_(Async([this, options] { return Pop3Session::Open(options, &session_); })) {}
 
   std::function<Status(const Pop3Options&, std::unique_ptr<Pop3Session>*)> Taker() {
     return [this](const Pop3Options&, std::unique_ptr<Pop3Session>* session) {

@@ -9,11 +9,11 @@
 #include <memory>
 #include <set>
 #include <string_view>
-#include <system_error>
 #include <unordered_map>
 #include <utility>
 
 #include "archive/message_writer.h"
+#include "common/async.h"
 #include "common/test_point.h"
 #include "sync/retention_plan.h"
 
@@ -73,17 +73,6 @@ class TestPointSink : public ByteSink {
  private:
   ByteSink& next_;
 };
-
-// Runs fn on a thread of its own or, if none can be started, when its
-// result is asked for.
-template <typename Fn>
-auto Async(Fn fn) -> std::future<decltype(fn())> {
-  try {
-    return std::async(std::launch::async, fn);
-  } catch (const std::system_error&) {
-    return std::async(std::launch::deferred, fn);
-  }
-}
 
 // A kSeen or kStored ledger entry, reduced to what Classify decides on.
 struct KnownMessage {

@@ -18,26 +18,15 @@ using testing::StringSource;
 using testing::TempDir;
 
 // Forwards to a real store and counts the Puts that reach it.
-class CountingStorage : public Storage {
+class CountingStorage : public testing::ForwardingStorage {
  public:
-  CountingStorage(Storage* inner, std::atomic<int>* puts) : inner_(inner), puts_(puts) {}
+  CountingStorage(Storage* inner, std::atomic<int>* puts) : ForwardingStorage(inner), puts_(puts) {}
   Status Put(const std::string& key, ByteSource& src) override {
     ++*puts_;
-    return inner_->Put(key, src);
+    return ForwardingStorage::Put(key, src);
   }
-  Status Get(const std::string& key, ByteSink& sink) override { return inner_->Get(key, sink); }
-  Status Exists(const std::string& key, bool* exists) override {
-    return inner_->Exists(key, exists);
-  }
-  Status Remove(const std::string& key) override { return inner_->Remove(key); }
-  Status List(const std::string& prefix,
-              const std::function<bool(const std::string&)>& fn) override {
-    return inner_->List(prefix, fn);
-  }
-  Status Sync() override { return inner_->Sync(); }
 
  private:
-  Storage* inner_;
   std::atomic<int>* puts_;
 };
 

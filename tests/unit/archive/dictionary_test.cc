@@ -23,26 +23,15 @@ using testing::TempDir;
 
 // Lets several Archives (each owning its Storage) share one store, as a
 // restarted agent would, and counts Puts.
-class SharedStorage : public Storage {
+class SharedStorage : public testing::ForwardingStorage {
  public:
-  SharedStorage(Storage* inner, int* puts) : inner_(inner), puts_(puts) {}
+  SharedStorage(Storage* inner, int* puts) : ForwardingStorage(inner), puts_(puts) {}
   Status Put(const std::string& key, ByteSource& src) override {
     if (puts_) ++*puts_;
-    return inner_->Put(key, src);
+    return ForwardingStorage::Put(key, src);
   }
-  Status Get(const std::string& key, ByteSink& sink) override { return inner_->Get(key, sink); }
-  Status Exists(const std::string& key, bool* exists) override {
-    return inner_->Exists(key, exists);
-  }
-  Status Remove(const std::string& key) override { return inner_->Remove(key); }
-  Status List(const std::string& prefix,
-              const std::function<bool(const std::string&)>& fn) override {
-    return inner_->List(prefix, fn);
-  }
-  Status Sync() override { return inner_->Sync(); }
 
  private:
-  Storage* inner_;
   int* puts_;
 };
 

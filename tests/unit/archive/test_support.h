@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 
 #include "popvault/byte_stream.h"
+#include "popvault/storage.h"
 
 namespace popvault::testing {
 
@@ -63,6 +65,27 @@ class StringSink : public ByteSink {
     return Status::OK();
   }
   std::string data_;
+};
+
+// Passes every call to `inner` (not owned): tests derive from it to count
+// or fail some calls, like LevelDB's fault-injection Env.
+class ForwardingStorage : public Storage {
+ public:
+  explicit ForwardingStorage(Storage* inner) : inner_(inner) {}
+  Status Put(const std::string& key, ByteSource& src) override { return inner_->Put(key, src); }
+  Status Get(const std::string& key, ByteSink& sink) override { return inner_->Get(key, sink); }
+  Status Exists(const std::string& key, bool* exists) override {
+    return inner_->Exists(key, exists);
+  }
+  Status Remove(const std::string& key) override { return inner_->Remove(key); }
+  Status List(const std::string& prefix,
+              const std::function<bool(const std::string&)>& fn) override {
+    return inner_->List(prefix, fn);
+  }
+  Status Sync() override { return inner_->Sync(); }
+
+ private:
+  Storage* inner_;
 };
 
 // Reads a whole ByteSource from its start.

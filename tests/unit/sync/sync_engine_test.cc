@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "archive/test_support.h"
 #include "rocksdb_storage.h"
 #include "sync/retention_plan.h"
 
@@ -115,9 +116,10 @@ class FakeSession : public Pop3Session {
 
 // Forwards to a real store, failing on request (like LevelDB's fault
 // injection Env).
-class FaultyStorage : public Storage {
+class FaultyStorage : public testing::ForwardingStorage {
  public:
-  explicit FaultyStorage(std::unique_ptr<Storage> base) : base_(std::move(base)) {}
+  explicit FaultyStorage(std::unique_ptr<Storage> base)
+      : ForwardingStorage(base.get()), base_(std::move(base)) {}
   bool fail_put = false;
   bool fail_sync = false;
   int fail_sync_after = -1;    // with >= 0, Syncs fail once this many succeeded
@@ -125,23 +127,14 @@ class FaultyStorage : public Storage {
 
   Status Put(const std::string& key, ByteSource& src) override {
     if (fail_put) return Status::IOError("disk full");
-    return base_->Put(key, src);
-  }
-  Status Get(const std::string& key, ByteSink& sink) override { return base_->Get(key, sink); }
-  Status Exists(const std::string& key, bool* exists) override {
-    return base_->Exists(key, exists);
-  }
-  Status Remove(const std::string& key) override { return base_->Remove(key); }
-  Status List(const std::string& prefix,
-              const std::function<bool(const std::string&)>& fn) override {
-    return base_->List(prefix, fn);
+    return ForwardingStorage::Put(key, src);
   }
   Status Sync() override {
     if (fail_sync || (fail_sync_after >= 0 && syncs >= fail_sync_after)) {
       return Status::IOError("fsync failed");
     }
     ++syncs;
-    return base_->Sync();
+    return ForwardingStorage::Sync();
   }
 
  private:
