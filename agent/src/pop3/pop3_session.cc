@@ -3,6 +3,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string_view>
 #include <utility>
 
@@ -97,9 +98,19 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
       POPVAULT_RETURN_IF_ERROR(Greeting());
       POPVAULT_RETURN_IF_ERROR(Capa());
       if (options_.tls == TlsMode::kStartTls) POPVAULT_RETURN_IF_ERROR(UpgradeToTls());
+      // PIPELINING announced before login lets the commands after it go out
+      // with the login's last line (SendLast).
+      if (Window() > 1) {
+        behind_login_ = {"CAPA"};
+        if (options_.prefetch_listing) behind_login_.insert(behind_login_.end(), {"LIST", "UIDL"});
+      }
       POPVAULT_RETURN_IF_ERROR(Authenticate());
       // Servers may announce more after login (Gmail: TOP, PIPELINING).
-      return Capa();
+      if (behind_login_.empty()) return Capa();
+      if (!behind_login_sent_) POPVAULT_RETURN_IF_ERROR(Send(behind_login_));
+      POPVAULT_RETURN_IF_ERROR(ReadCapa());
+      if (behind_login_.size() > 1) PrefetchListing();
+      return Status::OK();
     });
   }
 
@@ -125,6 +136,14 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
   }
 
   Status Listing(std::vector<ListEntry>* sizes, std::vector<UidlEntry>* uidls) override {
+    if (prefetched_) {
+      Prefetched p = std::move(*prefetched_);
+      prefetched_.reset();
+      if (!p.list.ok()) return p.list;
+      *sizes = std::move(p.sizes);
+      if (p.uidl.ok()) *uidls = std::move(p.uidls);
+      return p.uidl;
+    }
     if (Window() == 1) return Pop3Session::Listing(sizes, uidls);
     return Run([&] {
       POPVAULT_RETURN_IF_ERROR(Send({"LIST", "UIDL"}));
@@ -231,6 +250,12 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
   Status Send(const std::string& line, const std::string& shown) override {
     return Write(line, shown);
   }
+  Status SendLast(const std::string& line, const std::string& shown) override {
+    std::string behind;
+    for (const std::string& c : behind_login_) behind += c + "\r\n";
+    behind_login_sent_ = true;
+    return Write(line, shown, behind);
+  }
   Status ReadLine(std::string* line) override {
     return reader_.ReadStatusLine(line);  // SaslAuthenticate adds the context
   }
@@ -263,12 +288,15 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
     return ReadResponse(shown, response);
   }
 
-  Status Write(const std::string& command, const std::string& shown) {
+  // Writes `command` and CRLF, followed in the same write by `behind`
+  // (complete command lines, pipelined).
+  Status Write(const std::string& command, const std::string& shown, std::string_view behind = {}) {
     const std::string context = where_ + ": " + shown;
     if (command.find_first_of("\r\n") != std::string::npos) {
       return Status::InvalidArgument(context + ": line break in a command argument");
     }
-    const std::string line = command + "\r\n";
+    std::string line = command + "\r\n";
+    line += behind;
     return transport_->Write(line.data(), line.size()).WithContext(context);
   }
 
@@ -368,10 +396,15 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
   }
 
   Status Capa() {
+    POPVAULT_RETURN_IF_ERROR(Send({"CAPA"}));
+    return ReadCapa();
+  }
+
+  Status ReadCapa() {
     capabilities_.clear();
     capability_arguments_.clear();
     Response response;
-    POPVAULT_RETURN_IF_ERROR(Exchange("CAPA", "CAPA", &response));
+    POPVAULT_RETURN_IF_ERROR(ReadResponse("CAPA", &response));
     // -ERR: an RFC 1939-only server, which has no capabilities to list.
     capa_supported_ = response.ok;
     if (!response.ok) return Status::OK();
@@ -416,13 +449,40 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
     POPVAULT_RETURN_IF_ERROR(FetchSecret(options_, &secret).WithContext(where_));
     if (method == AuthMethod::kUser) {
       POPVAULT_RETURN_IF_ERROR(Command("USER " + options_.user, "USER " + options_.user, true));
-      return Command("PASS " + secret, "PASS ****", true);
+      return LastLoginCommand("PASS " + secret, "PASS ****");
     }
     if (method == AuthMethod::kApop) {
-      return Command("APOP " + options_.user + " " + ApopDigest(ApopTimestamp(greeting_), secret),
-                     "APOP " + options_.user + " ****", true);
+      return LastLoginCommand(
+          "APOP " + options_.user + " " + ApopDigest(ApopTimestamp(greeting_), secret),
+          "APOP " + options_.user + " ****");
     }
     return SaslAuthenticate(*this, method, options_.user, secret, where_);
+  }
+
+  // PASS or APOP: the commands behind the login go in the same write.
+  Status LastLoginCommand(const std::string& command, const std::string& shown) {
+    Response response;
+    POPVAULT_RETURN_IF_ERROR(SendLast(command, shown));
+    POPVAULT_RETURN_IF_ERROR(ReadResponse(shown, &response));
+    if (!response.ok) return ErrorStatus(response, true, where_ + ": " + shown);
+    return Status::OK();
+  }
+
+  // The replies to the LIST and UIDL sent behind the login, kept for the
+  // first Listing(), errors included. Unless the stream is still in step
+  // (a bare -ERR to UIDL), an error breaks the session now.
+  void PrefetchListing() {
+    Prefetched p;
+    keep_open_ = false;
+    p.list = ReadList(&p.sizes);
+    if (p.list.ok()) p.uidl = ReadUidl(&p.uidls);
+    const Status& failed = p.list.ok() ? p.uidl : p.list;
+    if (!failed.ok() && !keep_open_) {
+      state_ = State::kBroken;
+      first_error_ = failed;
+    }
+    keep_open_ = false;
+    prefetched_ = std::move(p);
   }
 
   // The mechanisms of CAPA's "SASL" line, upper-cased.
@@ -440,6 +500,14 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
   // RFC 2449: USER is announced in CAPA; a server without CAPA predates it.
   bool UserOffered() const { return !capa_supported_ || capabilities_.count("USER") > 0; }
 
+  // What Open read for the first Listing() (options.prefetch_listing).
+  struct Prefetched {
+    Status list;
+    Status uidl;
+    std::vector<ListEntry> sizes;
+    std::vector<UidlEntry> uidls;
+  };
+
   const Pop3Options options_;
   const std::string where_;
   std::unique_ptr<Transport> transport_;
@@ -451,6 +519,9 @@ class SessionImpl final : public Pop3Session, private AuthChannel {
   Status first_error_;
   bool capa_supported_ = false;
   bool keep_open_ = false;  // set by an operation whose error left the stream in step
+  std::vector<std::string> behind_login_;  // pipelined behind the login's last line
+  bool behind_login_sent_ = false;
+  std::optional<Prefetched> prefetched_;
   size_t max_in_flight_ = 0;
 };
 

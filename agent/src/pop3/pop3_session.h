@@ -75,6 +75,12 @@ struct Pop3Options {
   // Send RETR and DELE ahead in a bounded window when the server announces
   // PIPELINING (RFC 2449); lock-step otherwise or when false.
   bool pipelining = true;
+  // With pipelining and PIPELINING announced before login, Open sends the
+  // post-login CAPA, LIST and UIDL in the same write as the last line of
+  // the login (after SCRAM has verified the server), and keeps the listing
+  // for the first Listing(): two round trips less before the first RETR.
+  // Off: CAPA after login on its own, and Listing() asks when called.
+  bool prefetch_listing = true;
   // TCP connect plus TLS handshake.
   std::chrono::seconds connect_timeout{30};
   // Waiting for the first byte of a reply.
@@ -107,7 +113,8 @@ class Pop3Session {
   static constexpr uint64_t kMaxInFlightOctets = 8 << 20;
 
   // Connects, reads the greeting, CAPA, upgrades to TLS (implicit or STLS,
-  // then CAPA again), authenticates and issues CAPA once more. A -ERR to CAPA
+  // then CAPA again), authenticates and issues CAPA once more (with LIST and
+  // UIDL: options.prefetch_listing). A -ERR to CAPA
   // means an RFC 1939-only server (no capabilities). tls = kStartTls without
   // STLS in CAPA is kNotSupported: never a silent downgrade. TLS always
   // verifies the chain (ca_file or system CAs) and the host name; TLS >= 1.2.
@@ -148,7 +155,9 @@ class Pop3Session {
   // LIST, then UIDL, both sent in one write when the server allows
   // pipelining (a round trip less before the first RETR). A LIST failure is
   // returned as such; otherwise *sizes is filled and the result is Uidl's,
-  // kNotSupported included.
+  // kNotSupported included. The first call returns what Open prefetched
+  // (options.prefetch_listing), errors included; an error that left the
+  // stream out of step has broken the session already.
   virtual Status Listing(std::vector<ListEntry>* sizes, std::vector<UidlEntry>* uidls);
   // Streams the message, dot-unstuffed and byte-exact, into `sink` in chunks
   // of at most 64 KiB; memory use does not depend on message or line length.

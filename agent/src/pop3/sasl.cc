@@ -146,6 +146,13 @@ class Mechanism {
   }
 };
 
+// Whether the response just computed is the login's last line. Password
+// mechanisms end when the client is done (SCRAM: server signature checked);
+// a token mechanism's failure comes as a challenge that must be answered.
+bool Last(AuthMethod method, const Mechanism& mechanism) {
+  return !IsToken(method) && mechanism.complete();
+}
+
 // One process-wide GNU SASL context. gsasl_init sets up the library's crypto
 // backend and registers the mechanisms; the GNU SASL manual does not promise
 // that concurrent initialisations are safe, and the daemon logs in from
@@ -601,7 +608,9 @@ Status SaslAuthenticate(AuthChannel& channel, AuthMethod method, const std::stri
     } else {
       pending = std::move(initial);
     }
-    const Status sent = channel.Send(line, inline_response ? command + " ****" : command);
+    const std::string shown = inline_response ? command + " ****" : command;
+    const Status sent = inline_response && Last(method, *mechanism) ? channel.SendLast(line, shown)
+                                                                    : channel.Send(line, shown);
     Wipe(&line);
     if (!sent.ok()) {
       if (pending) Wipe(&*pending);
@@ -646,7 +655,9 @@ Status SaslAuthenticate(AuthChannel& channel, AuthMethod method, const std::stri
       }
       std::string encoded = Base64Encode(response);
       Wipe(&response);
-      const Status sent = channel.Send(encoded, "(" + name + " response ****)");
+      const std::string shown = "(" + name + " response ****)";
+      const Status sent = Last(method, *mechanism) ? channel.SendLast(encoded, shown)
+                                                   : channel.Send(encoded, shown);
       Wipe(&encoded);
       POPVAULT_RETURN_IF_ERROR(sent.WithContext(context));
       continue;

@@ -58,6 +58,12 @@ class AuthChannel {
   virtual ~AuthChannel() = default;
   // Sends one command line (CRLF added). `shown` stands for it in messages.
   virtual Status Send(const std::string& line, const std::string& shown) = 0;
+  // Sends the last line of the login: the server answers it with +OK or
+  // -ERR, never with a challenge. The session may send further commands in
+  // the same write (pipelining); the default sends the line alone.
+  virtual Status SendLast(const std::string& line, const std::string& shown) {
+    return Send(line, shown);
+  }
   // Reads one reply line without its line ending: "+OK ...", "-ERR ..." or
   // a "+ base64" continuation.
   virtual Status ReadLine(std::string* line) = 0;
@@ -80,9 +86,12 @@ std::string AuthCommandLine(std::string_view mechanism, std::string_view initial
 // a single %x01, RFC 7628 §3.2.3) and reported with the server's status.
 // LOGIN and CRAM-MD5 send no initial response (the server speaks first).
 // SCRAM must end with the server's signature verified: a signature that does
-// not verify is kAuthFailed (after "*"), a +OK before it kProtocol. `where` ("host:port") prefixes
-// messages; OAUTHBEARER also takes its host= and port= from it. Challenges
-// longer than kMaxLineOctets and more than 8 round trips are refused.
+// not verify is kAuthFailed (after "*"), a +OK before it kProtocol. The line
+// that completes a password mechanism goes through SendLast (after SCRAM's
+// verified signature, so nothing is pipelined to an unproven server); the
+// token mechanisms never use it, since a failure there takes a challenge. `where` ("host:port")
+// prefixes messages; OAUTHBEARER also takes its host= and port= from it. Challenges longer than
+// kMaxLineOctets and more than 8 round trips are refused.
 Status SaslAuthenticate(AuthChannel& channel, AuthMethod method, const std::string& user,
                         const std::string& secret, const std::string& where);
 

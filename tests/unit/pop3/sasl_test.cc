@@ -52,6 +52,10 @@ class ScriptedChannel : public AuthChannel {
     shown_lines.push_back(shown);
     return Status::OK();
   }
+  Status SendLast(const std::string& line, const std::string& shown) override {
+    last_at.push_back(sent.size());
+    return Send(line, shown);
+  }
   Status ReadLine(std::string* line) override {
     if (replies_.empty()) return Status::Network("connection closed (script ended)");
     *line = replies_.front();
@@ -61,6 +65,7 @@ class ScriptedChannel : public AuthChannel {
 
   std::vector<std::string> sent;
   std::vector<std::string> shown_lines;
+  std::vector<size_t> last_at;  // indexes in `sent` of the lines sent with SendLast
 
  private:
   std::deque<std::string> replies_;
@@ -89,6 +94,12 @@ class GsaslServerChannel : public AuthChannel {
   std::vector<std::string> shown_lines;
   std::string mechanism;
   bool authenticated = false;
+  std::vector<size_t> last_at;  // indexes in `sent` of the lines sent with SendLast
+
+  Status SendLast(const std::string& line, const std::string& shown) override {
+    last_at.push_back(sent.size());
+    return Send(line, shown);
+  }
 
   Status Send(const std::string& line, const std::string& shown) override {
     sent.push_back(line);
@@ -401,6 +412,9 @@ TEST_CASE("sasl: every gsasl mechanism logs in against a GNU SASL server", "[sas
   CHECK(server.authenticated);
   CHECK(server.mechanism == AuthMethodName(method));
   CheckNoSecretShown(server.shown_lines, kPassword);
+  // Only the line the server can answer with nothing but +OK/-ERR may carry
+  // pipelined commands.
+  CHECK(server.last_at == std::vector<size_t>{server.sent.size() - 1});
   if (method == AuthMethod::kLogin || method == AuthMethod::kCramMd5) {
     CHECK(server.sent.front() == "AUTH " + AuthMethodName(method));  // server speaks first
   } else {
@@ -439,6 +453,7 @@ TEST_CASE("sasl: SCRAM refuses a server whose signature does not verify", "[sasl
   CHECK(s.code() == Code::kAuthFailed);
   CHECK_THAT(s.message(), Catch::Matchers::Contains("signature"));
   CHECK(server.sent.back() == "*");  // cancelled, not answered
+  CHECK(server.last_at.empty());     // nothing pipelined to an unproven server
   CHECK_FALSE(server.authenticated);
 }
 
@@ -454,6 +469,7 @@ TEST_CASE("sasl: XOAUTH2 and OAUTHBEARER messages", "[sasl]") {
     ScriptedChannel channel({"+OK"});
     REQUIRE(SaslAuthenticate(channel, AuthMethod::kXoauth2, "u@x.test", "tok", kWhere).ok());
     REQUIRE(channel.sent.size() == 1);
+    CHECK(channel.last_at.empty());  // a failure would come as a challenge
     CHECK(channel.sent[0] == "AUTH XOAUTH2 " + B64("user=u@x.test\x01"
                                                    "auth=Bearer tok\x01\x01"));
     CHECK(channel.shown_lines[0] == "AUTH XOAUTH2 ****");
@@ -487,6 +503,15 @@ TEST_CASE("sasl: an initial response over 255 octets answers the first challenge
   for (const std::string& line : channel.sent) {
     if (line.rfind("AUTH", 0) == 0) CHECK(line.size() + 2 <= 255);
   }
+}
+
+TEST_CASE("sasl: a PLAIN response too long for the AUTH line is the last line", "[sasl]") {
+  const std::string long_password(300, 'p');
+  ScriptedChannel channel({"+ ", "+OK logged in"});
+  REQUIRE(SaslAuthenticate(channel, AuthMethod::kPlain, "alice", long_password, kWhere).ok());
+  REQUIRE(channel.sent.size() == 2);
+  CHECK(channel.sent[0] == "AUTH PLAIN");
+  CHECK(channel.last_at == std::vector<size_t>{1});
 }
 
 TEST_CASE("sasl: an OAuth2 error challenge is answered, then reported", "[sasl]") {

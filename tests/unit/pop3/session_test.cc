@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <memory>
@@ -373,6 +374,7 @@ struct PipelineFixture {
   explicit PipelineFixture(bool pipelining = true, const char* capa = kCapaPipelining) {
     Pop3Options options = TestOptions();
     options.pipelining = pipelining;
+    options.prefetch_listing = false;  // tested on its own below
     options.max_message_size = 64;
     wire->secure = true;
     wire->chunks = {kGreeting, capa, "+OK\r\n", "+OK\r\n", capa};
@@ -449,6 +451,110 @@ TEST_CASE(
   CHECK(f.session->Listing(&sizes, &uidls).code() == Code::kNotSupported);
   CHECK(sizes.size() == 1);
   CHECK_FALSE(f.session->broken());
+  CHECK(f.session->Quit().ok());
+}
+
+namespace {
+
+// A session opened with USER/PASS, PIPELINING announced before login, and
+// the LIST and UIDL replies Open prefetches.
+struct PrefetchFixture {
+  std::shared_ptr<Wire> wire = std::make_shared<Wire>();
+  std::vector<size_t> written_at_read;
+  std::unique_ptr<Pop3Session> session;
+
+  Status Open(const char* pass_reply, const char* list_reply, const char* uidl_reply,
+              bool prefetch = true) {
+    Pop3Options options = TestOptions();
+    options.prefetch_listing = prefetch;
+    wire->secure = true;
+    wire->chunks = {kGreeting, kCapaPipelining, "+OK\r\n", pass_reply, kCapaPipelining};
+    if (list_reply != nullptr) wire->chunks.push_back(list_reply);
+    if (uidl_reply != nullptr) wire->chunks.push_back(uidl_reply);
+    return OpenSession(options, std::make_unique<TracingTransport>(wire, &written_at_read),
+                       &session);
+  }
+};
+
+const char kLogin[] = "CAPA\r\nUSER alice\r\nPASS s3cret\r\n";
+const char kTwoSizes[] = "+OK 2 messages\r\n1 120\r\n2 7\r\n.\r\n";
+const char kTwoUidls[] = "+OK\r\n1 a\r\n2 b\r\n.\r\n";
+
+}  // namespace
+
+TEST_CASE(
+    "session: with PIPELINING before login, CAPA, LIST and UIDL go out with PASS, and the first "
+    "Listing() needs no round trip",
+    "[session][pipelining]") {
+  PrefetchFixture f;
+  REQUIRE(f.Open("+OK\r\n", kTwoSizes, kTwoUidls).ok());
+  CHECK(f.wire->written == std::string(kLogin) + "CAPA\r\nLIST\r\nUIDL\r\n");
+  // No reply was awaited with PASS written but not what follows it.
+  CHECK(std::find(f.written_at_read.begin(), f.written_at_read.end(), std::string(kLogin).size()) ==
+        f.written_at_read.end());
+  CHECK(f.session->capabilities().count("PIPELINING") == 1);
+
+  f.wire->written.clear();
+  std::vector<ListEntry> sizes;
+  std::vector<UidlEntry> uidls;
+  REQUIRE(f.session->Listing(&sizes, &uidls).ok());
+  CHECK(f.wire->written.empty());
+  REQUIRE(sizes.size() == 2);
+  CHECK(sizes[0].octets == 120);
+  REQUIRE(uidls.size() == 2);
+  CHECK(uidls[1].uidl == "b");
+
+  // Later listings ask again.
+  f.wire->chunks = {"+OK\r\n1 120\r\n.\r\n", "+OK\r\n1 a\r\n.\r\n"};
+  REQUIRE(f.session->Listing(&sizes, &uidls).ok());
+  CHECK(f.wire->written == "LIST\r\nUIDL\r\n");
+  CHECK(uidls.size() == 1);
+}
+
+TEST_CASE("session: without prefetch_listing only CAPA goes out with PASS",
+          "[session][pipelining]") {
+  PrefetchFixture f;
+  REQUIRE(f.Open("+OK\r\n", nullptr, nullptr, /*prefetch=*/false).ok());
+  CHECK(f.wire->written == std::string(kLogin) + "CAPA\r\n");
+  f.wire->chunks = {kTwoSizes, kTwoUidls};
+  std::vector<ListEntry> sizes;
+  std::vector<UidlEntry> uidls;
+  REQUIRE(f.session->Listing(&sizes, &uidls).ok());
+  CHECK(uidls.size() == 2);
+}
+
+TEST_CASE("session: a failed login with commands behind it fails Open", "[session][pipelining]") {
+  PrefetchFixture f;
+  Status s = f.Open("-ERR [AUTH] invalid password\r\n", "-ERR not logged in\r\n",
+                    "-ERR not logged in\r\n");
+  CHECK(s.code() == Code::kAuthFailed);
+  CHECK(f.session == nullptr);
+  CHECK(f.wire->closed);
+}
+
+TEST_CASE("session: a -ERR to the prefetched LIST is Listing()'s error and breaks the session",
+          "[session][pipelining]") {
+  PrefetchFixture f;
+  REQUIRE(f.Open("+OK\r\n", "-ERR [SYS/TEMP] maildrop busy\r\n", kTwoUidls).ok());
+  std::vector<ListEntry> sizes{{9, 9}};
+  std::vector<UidlEntry> uidls;
+  Status s = f.session->Listing(&sizes, &uidls);
+  CHECK(s.code() == Code::kSysTemp);
+  CHECK_THAT(s.message(), Catch::Matchers::Contains("LIST"));
+  CHECK(sizes.size() == 1);  // untouched
+  CHECK(f.session->broken());
+}
+
+TEST_CASE("session: a bare -ERR to the prefetched UIDL leaves sizes and a usable session",
+          "[session][pipelining]") {
+  PrefetchFixture f;
+  REQUIRE(f.Open("+OK\r\n", kTwoSizes, "-ERR command not implemented\r\n").ok());
+  std::vector<ListEntry> sizes;
+  std::vector<UidlEntry> uidls;
+  CHECK(f.session->Listing(&sizes, &uidls).code() == Code::kNotSupported);
+  CHECK(sizes.size() == 2);
+  CHECK_FALSE(f.session->broken());
+  f.wire->chunks = {"+OK bye\r\n"};
   CHECK(f.session->Quit().ok());
 }
 
