@@ -7,6 +7,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string_view>
 #include <unordered_map>
@@ -135,13 +136,15 @@ class AccountSync {
     } else {
       for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, "", nullptr});
     }
-    if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch));
-    // `keep` releases nothing: no need to read every ledger entry again.
-    if (report_->listing_trusted && account_.retention.kind() != RetentionPolicy::Kind::kKeep) {
+    // `keep` releases nothing: QUIT need not wait for the last group commit
+    // (FetchAll sends it meanwhile), nor the ledger be read again.
+    const bool keep = account_.retention.kind() == RetentionPolicy::Kind::kKeep;
+    if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch, /*quit=*/keep));
+    if (report_->listing_trusted && !keep) {
       POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing, sizes));
     }
 
-    POPVAULT_RETURN_IF_ERROR(session_->Quit());
+    POPVAULT_RETURN_IF_ERROR(Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
     TrainDictionaries();
     POPVAULT_RETURN_IF_ERROR(StoresDown());
@@ -314,8 +317,9 @@ class AccountSync {
 
   // RETRs every message (pipelined when the server allows), stores each as
   // it completes, and group-commits. Stops early, committing what it has,
-  // on shutdown or error.
-  Status FetchAll(const std::vector<ToFetch>& to_fetch) {
+  // on shutdown or error. With `quit` (the pass deletes nothing), QUIT goes
+  // out while the last group commits.
+  Status FetchAll(const std::vector<ToFetch>& to_fetch, bool quit) {
     std::vector<ListEntry> requests;
     for (const ToFetch& m : to_fetch) requests.push_back({m.msgno, m.octets});
     std::unique_ptr<MessageWriter> writer;
@@ -356,6 +360,8 @@ class AccountSync {
     // What is already in the stores is worth keeping: commit it, so a retry
     // does not fetch it again. An error still ends the pass.
     Status commit = StartCommit(&pending);
+    // A round trip less; Run returns the QUIT status.
+    if (quit && s.ok() && commit.ok()) (void)Quit();
     Status last = FinishCommit();
     if (commit.ok()) commit = last;
     if (s.code() == Status::Code::kTooLarge) RememberTooLarge(to_fetch);
@@ -598,6 +604,12 @@ class AccountSync {
     return true;
   }
 
+  // QUIT, once per pass; later calls return the first one's status.
+  Status Quit() {
+    if (!quit_) quit_ = session_->Quit();
+    return *quit_;
+  }
+
   // QUIT committed the DELEs: audit them, then record them. The deletions
   // happened whatever the audit log says, so its failure must not cost the
   // ledger update; it is logged and returned after it.
@@ -636,6 +648,7 @@ class AccountSync {
   SyncReport* report_;
   Poco::Logger& log_;
   std::unique_ptr<Pop3Session> session_;  // dropped without QUIT on every error path
+  std::optional<Status> quit_;            // Quit()'s outcome, once sent
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
   std::map<std::string, Status> down_;    // stores that failed in this pass
   size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)

@@ -15,7 +15,8 @@
 //   for each stored message the plan releases:
 //     Archive::VerifyMessage        read back + SHA-256, in every store
 //   DELE them (pipelined)
-//   QUIT                            the server commits the DELEs
+//   QUIT                            the server commits the DELEs (`keep`:
+//                                   none; sent during the last commit)
 //   AuditLog::Append                one fsync'd line per committed deletion
 //   Ledger::Write(kDeleted)
 //

@@ -9,10 +9,13 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "archive/test_support.h"
 #include "rocksdb_storage.h"
@@ -37,6 +40,7 @@ struct FakeServer {
   std::map<std::string, uint64_t> list_sizes;  // by UIDL: LIST claims these sizes
   std::function<void(uint32_t)> on_retr;       // called after each RETR
   bool fail_quit = false;
+  std::atomic<bool> quit_sent = false;  // read by store threads
   std::vector<std::string> log;
 
   void Add(const std::string& uidl, const std::string& bytes) { messages.push_back({uidl, bytes}); }
@@ -99,6 +103,7 @@ class FakeSession : public Pop3Session {
   Status Quit() override {
     server_.log.push_back("QUIT");
     quit_ = true;
+    server_.quit_sent = true;
     if (server_.fail_quit) return Status(Status::Code::kServerError, "-ERR some not deleted");
     std::sort(deleted_.rbegin(), deleted_.rend());
     for (uint32_t msgno : deleted_) server_.messages.erase(server_.messages.begin() + msgno - 1);
@@ -122,14 +127,16 @@ class FaultyStorage : public testing::ForwardingStorage {
       : ForwardingStorage(base.get()), base_(std::move(base)) {}
   bool fail_put = false;
   bool fail_sync = false;
-  int fail_sync_after = -1;    // with >= 0, Syncs fail once this many succeeded
-  std::atomic<int> syncs = 0;  // successful Syncs (group commits run on a thread)
+  int fail_sync_after = -1;       // with >= 0, Syncs fail once this many succeeded
+  std::atomic<int> syncs = 0;     // successful Syncs (group commits run on a thread)
+  std::function<void()> on_sync;  // runs at the start of each Sync, on its thread
 
   Status Put(const std::string& key, ByteSource& src) override {
     if (fail_put) return Status::IOError("disk full");
     return ForwardingStorage::Put(key, src);
   }
   Status Sync() override {
+    if (on_sync) on_sync();
     if (fail_sync || (fail_sync_after >= 0 && syncs >= fail_sync_after)) {
       return Status::IOError("fsync failed");
     }
@@ -250,6 +257,29 @@ TEST_CASE("a clean pass fetches, verifies, deletes and records each message once
   CHECK(h.StateOf("uid-2") == MessageState::kDeleted);
   CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "RETR 2", "RETR 3",
                                                  "DELE 1", "DELE 2", "DELE 3", "QUIT"});
+}
+
+TEST_CASE("with retention keep QUIT goes out while the last group commits, otherwise after it") {
+  for (bool keep : {true, false}) {
+    INFO("keep " << keep);
+    Harness h;
+    if (keep) h.account_.retention = RetentionPolicy(RetentionPolicy::Kind::kKeep);
+    h.server.Add("a", Message(1));
+    bool quit_during_sync = false;
+    h.storage_->on_sync = [&] {
+      // keep: the engine must not wait for this Sync before QUIT, so QUIT
+      // arrives while it waits here (a stuck engine shows as a time-out).
+      auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(keep ? 10 : 0);
+      while (!h.server.quit_sent && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      quit_during_sync = h.server.quit_sent;
+    };
+    REQUIRE(h.Sync().ok());
+    CHECK(quit_during_sync == keep);
+    CHECK(h.server.CountPrefix("QUIT") == 1);
+    CHECK(h.StateOf("a") == (keep ? MessageState::kStored : MessageState::kDeleted));
+  }
 }
 
 TEST_CASE("with retention keep nothing is deleted and a second pass fetches nothing") {
