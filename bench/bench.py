@@ -51,6 +51,24 @@ def loadavg():
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
+def link_counters():
+    """Packets the 20 ms link lost: drops at both TUN devices' queues (the forwarder did not read
+    them in time) and TCP segments either namespace had to send again."""
+    drops = retrans = 0
+    for ns, dev in ((NS_SRV, DEV_SRV), (NS_CLI, DEV_CLI)):
+        r = run(["ip", "-n", ns, "-s", "-j", "link", "show", "dev", dev], check=False)
+        try:
+            st = json.loads(r.stdout)[0]["stats64"]
+            drops += st["tx"]["dropped"] + st["rx"]["dropped"]
+        except (ValueError, LookupError):
+            pass
+        r = run(["ip", "netns", "exec", ns, "nstat", "-az", "TcpRetransSegs"], check=False)
+        for ln in r.stdout.splitlines():
+            if ln.startswith("TcpRetransSegs"):
+                retrans += int(ln.split()[1])
+    return drops, retrans
+
+
 def cpu_jiffies():
     """(busy, total) jiffies of the whole machine, from /proc/stat."""
     f = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
@@ -163,7 +181,9 @@ class Bench:
             time.sleep(0.05)
         for ns, dev, mine, peer in ((NS_SRV, DEV_SRV, ADDR_SRV, ADDR_CLI), (NS_CLI, DEV_CLI, ADDR_CLI, ADDR_SRV)):
             run(["ip", "-n", ns, "addr", "add", mine, "peer", peer, "dev", dev])
-            run(["ip", "-n", ns, "link", "set", dev, "mtu", str(self.a.mtu), "up"])
+            # The forwarder reads each device once per tick: 10,000 packets (15 MB) of queue
+            # instead of 500, or a busy machine makes the link drop what a real one would not.
+            run(["ip", "-n", ns, "link", "set", dev, "mtu", str(self.a.mtu), "txqueuelen", "10000", "up"])
         log(f"delay link up: {NS_CLI} {ADDR_CLI} <-> {NS_SRV} {ADDR_SRV}, {self.a.rtt_ms} ms RTT, MTU {self.a.mtu}")
 
     def dovecot_conf(self):
@@ -302,11 +322,14 @@ service pop3-login {{
         if as_user:
             launcher += ["--uid", run(["id", "-u", as_user]).stdout.strip(),
                          "--gid", run(["id", "-g", as_user]).stdout.strip()]
+        on_link = ns == NS_CLI
+        l0 = link_counters() if on_link else (0, 0)
         la0, (b0, t0j), s0 = loadavg(), cpu_jiffies(), children_cpu(self.dovecot_pid)
         with open(logdir / f"{label}.out", "w") as out_f, open(logdir / f"{label}.err", "w") as err_f:
             p = subprocess.run([str(c) for c in launcher + ["--"] + list(cmd)], stdout=out_f, stderr=err_f,
                                stdin=subprocess.DEVNULL, env=full_env, cwd=cwd)
         b1, t1j = cpu_jiffies()
+        l1 = link_counters() if on_link else (0, 0)
         time.sleep(0.3)  # Dovecot's master reaps the session's pop3/login processes (their CPU)
         try:
             ru = json.loads(rfile.read_text())
@@ -316,6 +339,7 @@ service pop3-login {{
                 "rss_mb": ru["maxrss_kb"] / 1024, "rc": p.returncode,
                 "server_cpu": children_cpu(self.dovecot_pid) - s0,
                 "machine_busy": (b1 - b0) / max(1, t1j - t0j), "load0": la0, "load1": loadavg(),
+                "link_drops": l1[0] - l0[0], "link_retrans": l1[1] - l0[1],
                 "stdout": (logdir / f"{label}.out").read_text()[-4000:],
                 "stderr": (logdir / f"{label}.err").read_text()[-4000:]}
 
@@ -493,7 +517,9 @@ message_log_syslog = false
         return {"ok": len(ok) == len(runs), "runs": len(runs), "wall": wall, "cpu": med("cpu"), "user": med("user"),
                 "sys": med("sys"), "rss_mb": max(r["rss_mb"] for r in ok), "server_cpu": med("server_cpu"),
                 "msg_s": n / wall, "mb_s": wire / MB / wall, "walls": [round(r["wall"], 3) for r in runs],
-                "load": [round(r["load0"], 2) for r in runs], "busy": med("machine_busy")}
+                "load": [round(r["load0"], 2) for r in runs], "busy": med("machine_busy"),
+                "link_drops": sum(r.get("link_drops", 0) for r in runs),
+                "link_retrans": sum(r.get("link_retrans", 0) for r in runs)}
 
     def archive_section(self, link, n, wire):
         clients = ["floor", "popvault", "mpop", "fetchmail", "getmail"]
@@ -510,7 +536,8 @@ message_log_syslog = false
                 r = self.client_run(c, "bench", link, n, f"archive-{link}-{c}-{rnd}")
                 r["round"] = rnd
                 per[c].append(r)
-                log(f"  {c}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, {r['rss_mb']:.0f} MB RSS, load {r['load0']:.1f}")
+                log(f"  {c}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU, {r['rss_mb']:.0f} MB RSS, load {r['load0']:.1f}"
+                    + (f", link drops {r['link_drops']}, retransmits {r['link_retrans']}" if link == "rtt20" else ""))
         sec = {"link": link, "messages": n, "wire_bytes": wire, "clients": {}}
         for c in clients:
             sec["clients"][c] = s = self.summarize(per[c], n, wire)
@@ -907,6 +934,10 @@ def render(res):
                        f"{fmt(s.get('ratio_wall')) + '×' if s.get('ratio_wall') else '–'} | "
                        f"{fmt(s.get('ratio_cpu')) + '×' if s.get('ratio_cpu') else '–'} | {fmt(s['server_cpu'])} | "
                        f"{s['walls']} |")
+        if link == "rtt20":
+            lost = ", ".join(f"{c} {s.get('link_drops', 0)}/{s.get('link_retrans', 0)}"
+                             for c, s in sec["clients"].items() if s.get("wall"))
+            out.append(f"\nPackets the link dropped / TCP segments sent again, all runs: {lost}.")
         out.append("")
     sec = res["sections"].get("poll")
     if sec:
