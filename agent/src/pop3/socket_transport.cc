@@ -1,6 +1,8 @@
 #include "pop3/socket_transport.h"
 
 #include <Poco/Exception.h>
+#include <Poco/Net/DNS.h>
+#include <Poco/Net/HostEntry.h>
 #include <Poco/Net/IPAddress.h>
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
@@ -18,11 +20,13 @@
 #include <chrono>
 #include <climits>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace popvault::pop3 {
 namespace {
@@ -411,6 +415,46 @@ class SocketTransport final : public Transport {
 
 }  // namespace
 
+Status ConnectFirst(const std::vector<Poco::Net::SocketAddress>& addresses,
+                    std::chrono::milliseconds timeout, Poco::Net::StreamSocket* socket) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  std::string failures;
+  bool all_timed_out = true;
+  for (size_t i = 0; i < addresses.size(); ++i) {
+    // What is left is shared by the addresses not yet tried, so one that
+    // swallows packets cannot use up the time of those after it.
+    const auto left =
+        std::chrono::duration_cast<std::chrono::microseconds>(deadline - Clock::now());
+    const auto share = left / static_cast<int64_t>(addresses.size() - i);
+    if (share.count() <= 0) break;
+    std::string error;
+    try {
+      Poco::Net::StreamSocket attempt;
+      attempt.connect(addresses[i],
+                      Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(share.count())));
+      attempt.setNoDelay(true);    // commands are small and each one waits for its reply
+      attempt.setBlocking(false);  // every wait is our own poll() against a deadline
+      *socket = attempt;
+      return Status::OK();
+    } catch (const Poco::TimeoutException&) {
+      char waited[32];
+      std::snprintf(waited, sizeof waited, "%.1f s", static_cast<double>(share.count()) / 1e6);
+      error = std::string("no connection within ") + waited + " (connect_timeout " +
+              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(timeout).count()) +
+              " s" + (addresses.size() > 1 ? ", shared by the addresses" : "") + ")";
+    } catch (const Poco::Exception& e) {
+      error = e.displayText();
+      all_timed_out = false;
+    } catch (const std::exception& e) {
+      error = e.what();
+      all_timed_out = false;
+    }
+    failures += (failures.empty() ? "" : "; ") + addresses[i].toString() + ": " + error;
+  }
+  if (failures.empty()) failures = "connect_timeout is used up";
+  return all_timed_out ? Status::Timeout(failures) : Status::Network(failures);
+}
+
 Status ConnectSocketTransport(const Pop3Options& options, std::unique_ptr<Transport>* transport) {
   InitializeOnce();
   const std::string where = options.host + ":" + std::to_string(options.port);
@@ -419,24 +463,24 @@ Status ConnectSocketTransport(const Pop3Options& options, std::unique_ptr<Transp
     return Status::InvalidArgument(where +
                                    ": tls_fingerprint must be \"sha256:\" and 64 hex digits");
   }
-  Poco::Net::StreamSocket socket;
-  Clock::time_point deadline;
+  std::vector<Poco::Net::SocketAddress> addresses;
   try {
-    const Poco::Net::SocketAddress address(options.host, options.port);
-    deadline = Clock::now() + options.connect_timeout;
-    const auto micros =
-        std::chrono::duration_cast<std::chrono::microseconds>(options.connect_timeout);
-    socket.connect(address, Poco::Timespan(static_cast<Poco::Timespan::TimeDiff>(micros.count())));
-    socket.setNoDelay(true);    // commands are small and each one waits for its reply
-    socket.setBlocking(false);  // every wait is our own poll() against a deadline
-  } catch (const Poco::TimeoutException&) {
-    return Status::Timeout(where + ": connect: no connection within connect_timeout (" +
-                           Seconds(options.connect_timeout) + ")");
+    Poco::Net::IPAddress literal;
+    if (Poco::Net::IPAddress::tryParse(options.host, literal)) {
+      addresses.emplace_back(literal, options.port);
+    } else {
+      const Poco::Net::HostEntry entry = Poco::Net::DNS::hostByName(options.host);
+      for (const Poco::Net::IPAddress& a : entry.addresses())
+        addresses.emplace_back(a, options.port);
+    }
   } catch (const Poco::Exception& e) {
-    return Status::Network(where + ": connect: " + e.displayText());
-  } catch (const std::exception& e) {
-    return Status::Network(where + ": connect: " + e.what());
+    return Status::Network(where + ": cannot resolve the host name: " + e.displayText());
   }
+  if (addresses.empty()) return Status::Network(where + ": the host name has no address");
+  const Clock::time_point deadline = Clock::now() + options.connect_timeout;
+  Poco::Net::StreamSocket socket;
+  POPVAULT_RETURN_IF_ERROR(
+      ConnectFirst(addresses, options.connect_timeout, &socket).WithContext(where + ": connect"));
   auto result = std::make_unique<SocketTransport>(options, pin, std::move(socket));
   if (options.tls == TlsMode::kImplicit) {
     POPVAULT_RETURN_IF_ERROR(result->Handshake(deadline).WithContext(where));

@@ -1,7 +1,12 @@
 // The production Transport: a TCP socket, optionally with TLS (OpenSSL).
 #pragma once
 
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+
+#include <chrono>
 #include <memory>
+#include <vector>
 
 #include "pop3/pop3_session.h"
 #include "pop3/transport.h"
@@ -11,7 +16,9 @@ namespace popvault::pop3 {
 
 // Connects to options.host:options.port and, for TlsMode::kImplicit,
 // completes the TLS handshake, both within options.connect_timeout (name
-// resolution excluded); StartTls gets a fresh connect_timeout for its
+// resolution excluded). A name with several addresses (IPv6 and IPv4, say)
+// is tried address by address, in the resolver's order, until one accepts
+// (ConnectFirst). StartTls gets a fresh connect_timeout for its
 // handshake. Reads time out after options.reply_timeout (ReadWait::kReply) or
 // options.idle_timeout (ReadWait::kIdle); a write that makes no progress
 // fails after reply_timeout. The socket is non-blocking and every wait is one
@@ -35,5 +42,13 @@ namespace popvault::pop3 {
 //
 // On success stores the transport in *transport; on error leaves it untouched.
 Status ConnectSocketTransport(const Pop3Options& options, std::unique_ptr<Transport>* transport);
+
+// TCP-connects *socket (non-blocking afterwards, TCP_NODELAY) to the first of
+// `addresses` that accepts, in order. Each attempt may take an equal share of
+// what is left of `timeout`, so an address that drops packets does not use
+// up the time of those after it. The error names every address tried and
+// why it failed; kTimeout if all of them timed out, else kNetwork.
+Status ConnectFirst(const std::vector<Poco::Net::SocketAddress>& addresses,
+                    std::chrono::milliseconds timeout, Poco::Net::StreamSocket* socket);
 
 }  // namespace popvault::pop3

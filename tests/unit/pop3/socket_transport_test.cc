@@ -289,6 +289,26 @@ Status ConnectAndReadLine(const Pop3Options& options, std::string* line,
 
 }  // namespace
 
+TEST_CASE("socket: of several addresses the first that accepts is used, and failures are named",
+          "[socket]") {
+  Listener listener;
+  uint16_t refused = 0;
+  {
+    Listener closed;  // its port refuses once it is closed
+    refused = closed.port();
+  }
+  const Poco::Net::SocketAddress dead("127.0.0.1", refused);
+  const Poco::Net::SocketAddress live("127.0.0.1", listener.port());
+  Poco::Net::StreamSocket socket;
+  REQUIRE(ConnectFirst({dead, live}, std::chrono::seconds(5), &socket).ok());
+  CHECK(socket.peerAddress().port() == listener.port());
+
+  Poco::Net::StreamSocket none;
+  const Status status = ConnectFirst({dead, dead}, std::chrono::seconds(5), &none);
+  CHECK(status.code() == Code::kNetwork);
+  CHECK_THAT(status.message(), Contains(dead.toString() + ": ") && Contains("; "));
+}
+
 TEST_CASE("socket: connect_timeout bounds a TLS handshake the server never answers",
           "[socket][timeout]") {
   Listener listener;  // accepts TCP (kernel backlog), never speaks TLS
