@@ -4,8 +4,8 @@
 // memory; a manifest written after the last chunk makes the object visible,
 // so a crash mid-Put leaves the old object (or none), never a partial one.
 // Such a crash can leave unreachable chunks behind; the next Put of the same
-// key removes them (unless the key was removed in between). Writes are not
-// synced; Sync() syncs the write-ahead log.
+// key removes them (unless the key was removed in between). Puts skip the
+// write-ahead log; Sync() makes them durable by flushing the memtables.
 // Keys breaking the Storage key rules (or containing "//") are rejected with
 // InvalidArgument.
 #pragma once
@@ -17,7 +17,9 @@
 
 namespace popvault {
 
-// Opens (creating if needed) the database in directory `path`.
+// Opens (creating if needed) the database in directory `path`. One process
+// at a time: RocksDB locks the directory. (RocksDB 7.8's secondary mode, which
+// reads beside a writer, crashes at random reading blob files: tried.)
 Status OpenRocksDbStorage(const std::string& path, std::unique_ptr<Storage>* storage);
 
 }  // namespace popvault

@@ -127,6 +127,8 @@ TEST_CASE("run: archives new mail on schedule, reloads on SIGHUP, stops on SIGTE
   // Mail that arrives while the daemon runs is archived by a later poll.
   FillMailbox("daemon1", 5, 71);
   CHECK(WaitFor([&] { return archived("daemon1") == 5; }));
+  // `popvault list` reads the ledger the daemon holds open.
+  CHECK(ws.Archived().size() == 5);
   FillMailbox("daemon1", 3, 72);
   CHECK(WaitFor([&] { return archived("daemon1") == 8; }));
 

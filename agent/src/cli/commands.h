@@ -30,8 +30,12 @@ struct Args {
 class Context {
  public:
   // Loads the config and sets up logging (logs the config's warnings) and
-  // the plugin loader.
-  Status Open(const std::string& config_path);
+  // the plugin loader. With for_reading (list, cat, export) the ledger is
+  // opened only to read (Ledger::OpenForReading), as of the command's start,
+  // so `popvault list` also works while `popvault run` holds the ledger. The
+  // stores are opened as usual: the embedded RocksDB store stays the running
+  // process's alone.
+  Status Open(const std::string& config_path, bool for_reading = false);
 
   const Config& config() const { return config_; }
   std::string SpoolDir() const { return config_.state_dir + "/spool"; }
@@ -47,6 +51,7 @@ class Context {
 
  private:
   Config config_;
+  bool for_reading_ = false;
   std::unique_ptr<Ledger> ledger_;
   // Declared before archives_, so the stores (plugin code) go first.
   std::unique_ptr<PluginLoader> loader_;

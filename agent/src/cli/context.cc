@@ -6,7 +6,8 @@
 
 namespace popvault {
 
-Status Context::Open(const std::string& config_path) {
+Status Context::Open(const std::string& config_path, bool for_reading) {
+  for_reading_ = for_reading;
   POPVAULT_RETURN_IF_ERROR(LoadConfig(config_path, &config_));
   POPVAULT_RETURN_IF_ERROR(SetUpLogging(config_));
   for (const std::string& w : config_.warnings) Poco::Logger::get("config").warning(w);
@@ -19,7 +20,13 @@ Status Context::Open(const std::string& config_path) {
 }
 
 Status Context::GetLedger(Ledger** ledger) {
-  if (!ledger_) POPVAULT_RETURN_IF_ERROR(Ledger::Open(config_.state_dir + "/ledger", &ledger_));
+  if (!ledger_) {
+    const std::string dir = config_.state_dir + "/ledger";
+    // No ledger yet: nothing runs on it, and an empty one lists nothing.
+    const bool exists = std::filesystem::exists(dir + "/CURRENT");
+    POPVAULT_RETURN_IF_ERROR(for_reading_ && exists ? Ledger::OpenForReading(dir, &ledger_)
+                                                    : Ledger::Open(dir, &ledger_));
+  }
   *ledger = ledger_.get();
   return Status::OK();
 }

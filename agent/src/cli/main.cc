@@ -84,7 +84,9 @@ int Main(int argc, char** argv) {
     return 2;
   }
   Context ctx;
-  s = ctx.Open(args.config_path);
+  const bool only_reads =
+      args.command == "list" || args.command == "cat" || args.command == "export";
+  s = ctx.Open(args.config_path, only_reads);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 1;

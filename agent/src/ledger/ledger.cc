@@ -7,6 +7,12 @@
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <system_error>
 
 #include "archive/record_json.h"
 #include "rocksdb_common.h"
@@ -27,6 +33,48 @@ std::string EntryKey(const std::string& account, const std::string& uidl) {
 
 std::string Describe(const std::string& account, const std::string& uidl) {
   return "ledger entry of account " + account + " UIDL " + EncodeUidl(uidl);
+}
+
+// A private temporary directory, removed with this object: where a reader
+// (OpenReader) keeps the few files of its own that RocksDB requires.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "popvault-reader-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }  // empty if it could not be made
+
+ private:
+  std::string path_;
+};
+
+// Opens the existing database in `path` to read it while another process
+// may hold it open for writing (RocksDB's secondary mode: no lock taken). The
+// reader sees what was durable when it opened; every write fails with
+// NotSupported. *scratch must outlive *db. Fine for the ledger, which has no
+// blob files: RocksDB 7.8's secondary mode crashes at random reading those,
+// so the RocksDB store cannot be read this way.
+inline rocksdb::Status OpenReader(rocksdb::Options options, const std::string& path,
+                                  std::unique_ptr<ScratchDir>* scratch,
+                                  std::unique_ptr<rocksdb::DB>* db) {
+  *scratch = std::make_unique<ScratchDir>();
+  if ((*scratch)->path().empty()) {
+    return rocksdb::Status::IOError("cannot create a temporary directory for a reader");
+  }
+  options.create_if_missing = false;
+  options.max_open_files = -1;  // secondary mode requires it
+  rocksdb::DB* raw = nullptr;
+  const rocksdb::Status s = rocksdb::DB::OpenAsSecondary(options, path, (*scratch)->path(), &raw);
+  db->reset(raw);
+  return s;
 }
 
 Status FromRocks(const rocksdb::Status& s, const std::string& context) {
@@ -304,11 +352,22 @@ Status Ledger::Open(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
   rocksdb::DB* db = nullptr;
   POPVAULT_RETURN_IF_ERROR(
       FromRocks(rocksdb::DB::Open(options, dir, &db), "opening ledger " + dir));
-  ledger->reset(new Ledger(std::unique_ptr<rocksdb::DB>(db)));
+  ledger->reset(new Ledger(std::unique_ptr<rocksdb::DB>(db), nullptr));
   return Status::OK();
 }
 
-Ledger::Ledger(std::unique_ptr<rocksdb::DB> db) : db_(std::move(db)) {}
+Status Ledger::OpenForReading(const std::string& dir, std::unique_ptr<Ledger>* ledger) {
+  std::unique_ptr<ScratchDir> scratch;
+  std::unique_ptr<rocksdb::DB> db;
+  POPVAULT_RETURN_IF_ERROR(
+      FromRocks(OpenReader(rocksdb_common::SmallFootprintOptions(), dir, &scratch, &db),
+                "opening ledger " + dir + " for reading"));
+  ledger->reset(new Ledger(std::move(db), std::move(scratch)));
+  return Status::OK();
+}
+
+Ledger::Ledger(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<void> scratch)
+    : scratch_(std::move(scratch)), db_(std::move(db)) {}
 
 Ledger::~Ledger() { rocksdb_common::WaitForBackgroundWork(*db_, std::chrono::seconds(30)); }
 

@@ -52,8 +52,13 @@ struct LedgerEntry {
 
 class Ledger {
  public:
-  // Opens (creating if needed) the ledger database in directory `dir`.
+  // Opens (creating if needed) the ledger database in directory `dir`. One
+  // process at a time: a second Open fails while the first holds it.
   static Status Open(const std::string& dir, std::unique_ptr<Ledger>* ledger);
+  // Opens the existing ledger in `dir` for reading, also while another
+  // process has it open (popvault list beside popvault run). It reads the
+  // ledger as of this call; Write and Sync fail with NotSupported.
+  static Status OpenForReading(const std::string& dir, std::unique_ptr<Ledger>* ledger);
   ~Ledger();
 
   // NotFound if the ledger has no entry for (account, uidl); Corruption
@@ -87,7 +92,8 @@ class Ledger {
   Status ForEachSummary(const std::string& account, const std::function<bool(const Summary&)>& fn);
 
  private:
-  explicit Ledger(std::unique_ptr<rocksdb::DB> db);
+  Ledger(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<void> scratch);
+  std::shared_ptr<void> scratch_;  // a reader's directory (OpenForReading); outlives db_
   std::unique_ptr<rocksdb::DB> db_;
 };
 

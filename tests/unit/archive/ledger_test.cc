@@ -102,6 +102,26 @@ TEST_CASE("Ledger state transitions persist across reopen") {
   CHECK(e.record.sha256 == std::string(64, 'e'));
 }
 
+TEST_CASE("Ledger::OpenForReading reads beside the writer and writes nothing") {
+  TempDir dir;
+  std::unique_ptr<Ledger> writer;
+  REQUIRE(Ledger::Open(dir.Sub("ledger"), &writer).ok());
+  REQUIRE(writer->Write({Stored("acct", "a"), Seen("acct", "b")}, /*sync=*/true).ok());
+
+  std::unique_ptr<Ledger> second;
+  CHECK_FALSE(Ledger::Open(dir.Sub("ledger"), &second).ok());  // the writer holds it
+  std::unique_ptr<Ledger> reader;
+  REQUIRE(Ledger::OpenForReading(dir.Sub("ledger"), &reader).ok());
+  CHECK(Keys(*reader, "acct") == std::vector<std::string>{"acct|a", "acct|b"});
+  LedgerEntry e;
+  REQUIRE(reader->Get("acct", "a", &e).ok());
+  CHECK(e.record.subject == "hello");
+  CHECK(reader->Write({Seen("acct", "c")}, true).code() == Status::Code::kNotSupported);
+  reader.reset();
+  REQUIRE(writer->Write({Seen("acct", "c")}, true).ok());
+  CHECK(Keys(*writer, "acct").size() == 3);
+}
+
 TEST_CASE("Ledger::Write is all or nothing") {
   TempDir dir;
   std::unique_ptr<Ledger> ledger;
