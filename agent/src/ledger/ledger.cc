@@ -62,9 +62,8 @@ class ScratchDir {
 // NotSupported. *scratch must outlive *db. Fine for the ledger, which has no
 // blob files: RocksDB 7.8's secondary mode crashes at random reading those,
 // so the RocksDB store cannot be read this way.
-inline rocksdb::Status OpenReader(rocksdb::Options options, const std::string& path,
-                                  std::unique_ptr<ScratchDir>* scratch,
-                                  std::unique_ptr<rocksdb::DB>* db) {
+rocksdb::Status OpenReader(rocksdb::Options options, const std::string& path,
+                           std::unique_ptr<ScratchDir>* scratch, std::unique_ptr<rocksdb::DB>* db) {
   *scratch = std::make_unique<ScratchDir>();
   if ((*scratch)->path().empty()) {
     return rocksdb::Status::IOError("cannot create a temporary directory for a reader");

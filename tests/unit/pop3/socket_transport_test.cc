@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "pop3/pop3_session.h"
 #include "pop3/reply_reader.h"
@@ -307,6 +308,42 @@ TEST_CASE("socket: of several addresses the first that accepts is used, and fail
   const Status status = ConnectFirst({dead, dead}, std::chrono::seconds(5), &none);
   CHECK(status.code() == Code::kNetwork);
   CHECK_THAT(status.message(), Contains(dead.toString() + ": ") && Contains("; "));
+}
+
+TEST_CASE("socket: an address that swallows the connect uses only its share of connect_timeout",
+          "[socket][timeout]") {
+  // A listener with a backlog of 0, filled: the kernel drops further SYNs.
+  const int full = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(full, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+  REQUIRE(::listen(full, 0) == 0);
+  socklen_t len = sizeof address;
+  REQUIRE(::getsockname(full, reinterpret_cast<sockaddr*>(&address), &len) == 0);
+  std::vector<Poco::Net::StreamSocket> fillers(4);
+  for (Poco::Net::StreamSocket& f : fillers) {
+    try {
+      f.connect(Poco::Net::SocketAddress("127.0.0.1", ntohs(address.sin_port)),
+                Poco::Timespan(0, 200'000));
+    } catch (const Poco::Exception&) {
+      // the backlog is full: what this socket was for
+    }
+  }
+  Listener live;
+  const auto start = std::chrono::steady_clock::now();
+  Poco::Net::StreamSocket socket;
+  const Status status =
+      ConnectFirst({Poco::Net::SocketAddress("127.0.0.1", ntohs(address.sin_port)),
+                    Poco::Net::SocketAddress("127.0.0.1", live.port())},
+                   std::chrono::seconds(2), &socket);
+  const double elapsed = SecondsSince(start);
+  ::close(full);
+  INFO(status.ToString() << " after " << elapsed << " s");
+  REQUIRE(status.ok());
+  CHECK(socket.peerAddress().port() == live.port());
+  CHECK(elapsed >= 0.9);  // the first address had half of the 2 s
+  CHECK(elapsed < 1.9);
 }
 
 TEST_CASE("socket: connect_timeout bounds a TLS handshake the server never answers",
