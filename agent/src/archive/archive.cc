@@ -46,6 +46,21 @@ std::string KeySafeUidl(const std::string& uidl) {
   return "_H" + Sha256::Hex(uidl);
 }
 
+// The N of ".../<key-safe uidl>.<N>.json" (0 without it, or if N is not a
+// plain decimal: the caller's key check then reports the key).
+uint32_t GenerationOfRecordKey(const std::string& key) {
+  const size_t name = key.rfind('/') + 1;
+  const size_t dot = key.find('.', name);
+  const size_t last = key.rfind('.');
+  if (dot == std::string::npos || dot == last) return 0;
+  const std::string digits = key.substr(dot + 1, last - dot - 1);
+  if (digits.empty() || digits.size() > 9 || digits[0] == '0' ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return 0;
+  }
+  return static_cast<uint32_t>(std::stoul(digits));
+}
+
 class BoundedStringSink : public ByteSink {
  public:
   Status Append(const char* data, size_t n) override {
@@ -316,8 +331,12 @@ Status Archive::FindMessages(const std::string& prefix,
   });
 }
 
-std::string Archive::RecordKey(const std::string& account, const std::string& uidl) {
-  return "records/" + account + "/" + KeySafeUidl(uidl) + ".json";
+// The key-safe UIDL never holds '.', so ".<N>" before ".json" cannot be
+// mistaken for part of it.
+std::string Archive::RecordKey(const std::string& account, const std::string& uidl,
+                               uint32_t generation) {
+  const std::string suffix = generation == 0 ? "" : "." + std::to_string(generation);
+  return "records/" + account + "/" + KeySafeUidl(uidl) + suffix + ".json";
 }
 
 Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
@@ -346,7 +365,7 @@ Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed, ui
 }
 
 Status Archive::PutRecord(const ArchiveRecord& record) {
-  const std::string key = RecordKey(record.account, record.uidl);
+  const std::string key = RecordKey(record.account, record.uidl, record.generation);
   const std::string context = "store " + name_ + ": record " + key;
   if (!IsValidAccountName(record.account)) {
     return Status::InvalidArgument(context + ": bad account name");
@@ -362,8 +381,9 @@ Status Archive::RemoveMessage(const std::string& sha256) {
   return storage_->Remove(MessageKey(sha256)).WithContext(context);
 }
 
-Status Archive::RemoveRecord(const std::string& account, const std::string& uidl) {
-  const std::string key = RecordKey(account, uidl);
+Status Archive::RemoveRecord(const std::string& account, const std::string& uidl,
+                             uint32_t generation) {
+  const std::string key = RecordKey(account, uidl, generation);
   const std::string context = "store " + name_ + ": record " + key;
   if (!IsValidAccountName(account)) return Status::InvalidArgument(context + ": bad account name");
   return storage_->Remove(key).WithContext(context);
@@ -435,7 +455,8 @@ Status Archive::ListRecords(const std::string& account,
     ArchiveRecord record;
     const Status parsed = RecordFromJson(json.data(), &record);
     if (!parsed.ok()) return Status::Corruption(context + ": " + parsed.message());
-    if (RecordKey(record.account, record.uidl) != key) {
+    record.generation = GenerationOfRecordKey(key);
+    if (RecordKey(record.account, record.uidl, record.generation) != key) {
       return Status::Corruption(context + ": holds the record of account " + record.account +
                                 " UIDL " + EncodeUidl(record.uidl));
     }

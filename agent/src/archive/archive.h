@@ -3,7 +3,8 @@
 //
 // Key layout (documented in schemas/README.md):
 //   messages/<sha256[0:2]>/<sha256>.zst     one zstd frame of the raw message
-//   records/<account>/<key-safe uidl>.json  ArchiveRecord JSON
+//   records/<account>/<key-safe uidl>.json  ArchiveRecord JSON (generation 0)
+//   records/<account>/<key-safe uidl>.<N>.json  the same UIDL's generation N
 //   dicts/<dict id>-<sha256>.zdict          a zstd dictionary (see below)
 //   dicts/active.json                       which one new messages use
 // The key-safe UIDL escapes every byte outside [A-Za-z0-9-] as _XX (uppercase
@@ -58,7 +59,8 @@ class Archive {
   Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
                     bool* reused = nullptr);
 
-  // Writes (or overwrites) the record of record.account / record.uidl.
+  // Writes (or overwrites) the record of record.account / record.uidl /
+  // record.generation.
   // InvalidArgument if the account name or sha256 is malformed.
   Status PutRecord(const ArchiveRecord& record);
 
@@ -71,8 +73,9 @@ class Archive {
   Status ReadMessage(const std::string& sha256, ByteSink& sink);
 
   // Calls fn for each record of `account` (all accounts if empty), in key
-  // order, until fn returns false. A record that does not parse, or that sits
-  // under another record's key, is Corruption naming the key.
+  // order, until fn returns false; each record's generation is read from its
+  // key. A record that does not parse, or that sits under another record's
+  // key, is Corruption naming the key.
   Status ListRecords(const std::string& account,
                      const std::function<bool(const ArchiveRecord&)>& fn);
 
@@ -87,10 +90,10 @@ class Archive {
   // malformed. Durable after Sync().
   Status RemoveMessage(const std::string& sha256);
 
-  // Removes the record of (account, uidl), leaving the message object. OK if
-  // there was none; InvalidArgument if the account name is malformed. Durable
-  // after Sync().
-  Status RemoveRecord(const std::string& account, const std::string& uidl);
+  // Removes the record of (account, uidl, generation), leaving the message
+  // object. OK if there was none; InvalidArgument if the account name is
+  // malformed. Durable after Sync().
+  Status RemoveRecord(const std::string& account, const std::string& uidl, uint32_t generation = 0);
 
   Status Sync() { return storage_->Sync(); }
 
@@ -156,7 +159,8 @@ class Archive {
   static constexpr size_t kDictionaryCacheSize = 8;
 
   static std::string MessageKey(const std::string& sha256);
-  static std::string RecordKey(const std::string& account, const std::string& uidl);
+  static std::string RecordKey(const std::string& account, const std::string& uidl,
+                               uint32_t generation = 0);
 
  private:
   // Streams the object of `sha256` through decompression and the SHA-256

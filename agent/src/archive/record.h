@@ -26,6 +26,11 @@ struct ArchiveRecord {
   std::string date;
   std::string from;
   std::string subject;
+  // Not part of the JSON: which message under this UIDL it is. A server may
+  // give a UIDL to a new message once the old one is deleted (RFC 1939 asks
+  // only that it not do so while the old one exists); each such message is a
+  // new generation, 0 for the first, with a record of its own (Archive::RecordKey).
+  uint32_t generation = 0;
 };
 
 // Always valid JSON: string fields are passed through ToValidUtf8 first.

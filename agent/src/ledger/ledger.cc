@@ -135,11 +135,17 @@ Status CheckEntry(const LedgerEntry& e) {
 // written as JSON objects by earlier versions start with '{' and are still
 // read (ParseEntryValue); a rewrite stores them in the binary form.
 //
-//   0x01, state (1 byte), first_seen, deleted_at, oversize (varints; times
-//   as two's complement), store count + stores, account, uidl, then 0 or 1:
-//   with 1, the record's sha256, size, stored_size, archived_at, message_id,
-//   date, from, subject. Strings are a varint length and the bytes.
+//   0x02, state (1 byte), first_seen, deleted_at, oversize, listed_octets,
+//   dele_sent_at, generation (varints; times as two's complement), store
+//   count + stores, account, uidl, then 0 or 1: with 1, the record's sha256,
+//   size, stored_size, archived_at, message_id, date, from, subject. Strings
+//   are a varint length and the bytes. 0x01 values (earlier versions) lack
+//   listed_octets, dele_sent_at and generation (all 0).
 constexpr char kBinaryV1 = '\x01';
+constexpr char kBinaryV2 = '\x02';
+bool IsBinary(std::string_view value) {
+  return !value.empty() && (value[0] == kBinaryV1 || value[0] == kBinaryV2);
+}
 
 void PutVarint(uint64_t v, std::string* out) {
   while (v >= 0x80) {
@@ -155,11 +161,14 @@ void PutString(std::string_view text, std::string* out) {
 }
 
 std::string EncodeEntry(const LedgerEntry& e) {
-  std::string out(1, kBinaryV1);
+  std::string out(1, kBinaryV2);
   out.push_back(static_cast<char>(e.state));
   PutVarint(static_cast<uint64_t>(e.first_seen), &out);
   PutVarint(static_cast<uint64_t>(e.deleted_at), &out);
   PutVarint(e.oversize, &out);
+  PutVarint(e.listed_octets, &out);
+  PutVarint(static_cast<uint64_t>(e.dele_sent_at), &out);
+  PutVarint(e.record.generation, &out);
   PutVarint(e.stores.size(), &out);
   for (const std::string& store : e.stores) PutString(store, &out);
   PutString(e.record.account, &out);
@@ -183,6 +192,7 @@ std::string EncodeEntry(const LedgerEntry& e) {
 class BinaryReader {
  public:
   explicit BinaryReader(std::string_view data) : data_(data) {}
+  char version() const { return data_.empty() ? 0 : data_[0]; }
   bool ok() const { return ok_; }
   bool done() const { return at_ == data_.size(); }
 
@@ -226,6 +236,12 @@ void ParseBinaryHead(BinaryReader& in, size_t value_size, LedgerEntry* e) {
   e->first_seen = static_cast<int64_t>(in.Varint());
   e->deleted_at = static_cast<int64_t>(in.Varint());
   e->oversize = in.Varint();
+  const bool v2 = in.version() == kBinaryV2;
+  e->listed_octets = v2 ? in.Varint() : 0;
+  e->dele_sent_at = v2 ? static_cast<int64_t>(in.Varint()) : 0;
+  const uint64_t generation = v2 ? in.Varint() : 0;
+  if (generation > UINT32_MAX) in.Fail();
+  e->record.generation = static_cast<uint32_t>(generation);
   const uint64_t stores = in.Varint();
   if (stores > value_size) in.Fail();
   e->stores.resize(in.ok() ? stores : 0);
@@ -305,7 +321,7 @@ Status ParseEntryValue(const std::string& json, LedgerEntry* e) {
 Status DecodeEntry(std::string_view account, std::string_view uidl, std::string_view value,
                    LedgerEntry* entry) {
   Status s;
-  const bool binary = !value.empty() && value[0] == kBinaryV1;
+  const bool binary = IsBinary(value);
   try {
     if (binary) {
       s = ParseBinaryEntry(value, entry);
@@ -443,22 +459,30 @@ Status Ledger::ForEach(const std::string& account,
 }
 
 Status Ledger::ForEachSummary(const std::string& account,
-                              const std::function<bool(const Summary&)>& fn) {
+                              const std::function<bool(const Summary&)>& fn,
+                              const std::function<void(const Status&)>& corrupt) {
   LedgerEntry entry;
   return Scan(*db_, account,
               [&](std::string_view a, std::string_view uidl, std::string_view value, bool* more) {
-                if (value.empty() || value[0] != kBinaryV1) {
-                  POPVAULT_RETURN_IF_ERROR(DecodeEntry(a, uidl, value, &entry));  // JSON: all of it
+                Status s;
+                if (!IsBinary(value)) {
+                  s = DecodeEntry(a, uidl, value, &entry);  // JSON: all of it
                 } else {
                   BinaryReader in(value);
                   ParseBinaryHead(in, value.size(), &entry);
                   if (!in.ok() || !IsKnownState(entry.state) || entry.record.account != a ||
                       entry.record.uidl != uidl) {
-                    return Status::Corruption(Describe(std::string(a), std::string(uidl)) +
-                                              ": truncated or malformed entry");
+                    s = Status::Corruption(Describe(std::string(a), std::string(uidl)) +
+                                           ": truncated or malformed entry");
                   }
                 }
-                *more = fn(Summary{uidl, entry.state, entry.stores});
+                if (!s.ok() && corrupt) {
+                  corrupt(s);
+                  return Status::OK();
+                }
+                POPVAULT_RETURN_IF_ERROR(s);
+                *more = fn(Summary{uidl, entry.state, entry.stores, entry.listed_octets,
+                                   entry.dele_sent_at});
                 return Status::OK();
               });
 }

@@ -7,6 +7,11 @@
 //            --QUIT committed its DELE, or the server no longer lists it--> kDeleted
 //            --`popvault purge` removed it from the archive--> kPurged
 //
+// A kDeleted or kPurged UIDL that the server lists again names a *new*
+// message (servers may reuse a UIDL once its message is gone): the entry
+// starts over at kSeen with the next record.generation, and is fetched. The
+// earlier generation's record stays in the stores under its own key.
+//
 // A message is fetched again only while it is absent or kSeen, or in fewer
 // than all of its account's stores (a kPurged entry keeps its record as
 // history but lists no stores, so it is fetched again should the server list
@@ -43,6 +48,15 @@ struct LedgerEntry {
   // kSeen: a RETR stopped after this many octets at max_message_size (the
   // server's LIST size understated it); sync skips it while it is over.
   uint64_t oversize = 0;
+  // The server's LIST size of the message when it was archived (0: not known,
+  // archived by an older version). A listing that shows another size under
+  // this UIDL is another message: it is fetched again, never deleted unread.
+  uint64_t listed_octets = 0;
+  // kStored: unix seconds when a DELE was sent for it, synced before the DELE
+  // went out. Until a listing tells, it is unknown whether the server
+  // committed it (a lost QUIT reply, a kill after QUIT): gone from the next
+  // trusted listing, the deletion is audited then; listed, it is cleared.
+  int64_t dele_sent_at = 0;
   // account and uidl are always set; the rest from kStored on (kPurged keeps
   // it: what was archived, and when).
   ArchiveRecord record;
@@ -85,11 +99,15 @@ class Ledger {
     std::string_view uidl;
     MessageState state;
     const std::vector<std::string>& stores;
+    uint64_t listed_octets;
+    int64_t dele_sent_at;
   };
   // As ForEach, but decodes only the state and stores (not the archive
   // record): a poll over a large mailbox reads every entry. The views are
-  // valid during the call only.
-  Status ForEachSummary(const std::string& account, const std::function<bool(const Summary&)>& fn);
+  // valid during the call only. With `corrupt`, an entry that does not
+  // decode is passed to it (Corruption naming it) and the scan goes on.
+  Status ForEachSummary(const std::string& account, const std::function<bool(const Summary&)>& fn,
+                        const std::function<void(const Status&)>& corrupt = nullptr);
 
  private:
   Ledger(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<void> scratch);

@@ -1,14 +1,19 @@
 #include "retention/audit_log.h"
 
+#include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 #include "archive/record.h"
 
@@ -64,6 +69,37 @@ Status AuditLog::Append(const std::vector<AuditDeletion>& deletions) {
     done += static_cast<size_t>(n);
   }
   if (::fsync(fd_) != 0) return Errno("cannot fsync", path_);
+  return Status::OK();
+}
+
+Status AuditLog::FindDeleted(const std::vector<AuditDeletion>& deletions, int64_t not_before,
+                             std::vector<bool>* found) {
+  found->assign(deletions.size(), false);
+  if (deletions.empty()) return Status::OK();
+  using Key = std::tuple<std::string, std::string, std::string>;  // account, uidl form, sha256
+  std::map<Key, std::vector<size_t>> wanted;
+  for (size_t i = 0; i < deletions.size(); ++i) {
+    const AuditDeletion& d = deletions[i];
+    wanted[{d.account, EncodeUidl(d.uidl), d.sha256}].push_back(i);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  std::ifstream in(path_, std::ios::binary);
+  if (!in) return Errno("cannot read", path_);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("\"event\":\"deleted\"") == std::string::npos) continue;
+    try {
+      Poco::JSON::Parser parser;
+      const auto o = parser.parse(line).extract<Poco::JSON::Object::Ptr>();
+      if (o->getValue<Poco::Int64>("unix_time") < not_before) continue;
+      auto it = wanted.find({o->getValue<std::string>("account"), o->getValue<std::string>("uidl"),
+                             o->getValue<std::string>("sha256")});
+      if (it == wanted.end()) continue;
+      for (size_t i : it->second) (*found)[i] = true;
+    } catch (const Poco::Exception&) {
+      continue;  // a torn line of an append a crash interrupted
+    }
+  }
+  if (in.bad()) return Errno("cannot read", path_);
   return Status::OK();
 }
 

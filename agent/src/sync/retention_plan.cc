@@ -4,8 +4,8 @@
 #include <ctime>
 #include <map>
 #include <string_view>
-#include <unordered_set>
 
+#include "sync/listing.h"
 #include "sync/sync_engine.h"
 
 namespace popvault {
@@ -15,9 +15,13 @@ Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m
   Status s = ledger.Get(account.name, m->uidl, &m->entry);
   if (s.code() == Status::Code::kNotFound) return Status::OK();
   POPVAULT_RETURN_IF_ERROR(s);
+  if (m->entry.state == MessageState::kDeleted || m->entry.state == MessageState::kPurged) {
+    // Listed again after it was deleted: a new message under a reused UIDL,
+    // not archived yet (the engine fetches it as the next generation).
+    m->entry = LedgerEntry();
+    return Status::OK();
+  }
   m->in_ledger = true;
-  // Listed again after we saw it gone: the engine's Classify makes it kStored.
-  if (m->entry.state == MessageState::kDeleted) m->entry.state = MessageState::kStored;
   if (m->entry.state != MessageState::kStored) return Status::OK();
   for (const std::string& store : account.stores) {
     if (std::find(m->entry.stores.begin(), m->entry.stores.end(), store) == m->entry.stores.end()) {
@@ -27,16 +31,14 @@ Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m
   return Status::OK();
 }
 
-}  // namespace
-
-bool ListingIsTrustworthy(const std::vector<UidlEntry>& listing) {
-  std::unordered_set<std::string_view> uidls;  // views into `listing`
-  uidls.reserve(listing.size());
-  for (size_t i = 0; i < listing.size(); ++i) {
-    if (listing[i].msgno != i + 1 || !uidls.insert(listing[i].uidl).second) return false;
-  }
-  return true;
+// Archived, as far as deleting goes: in every store, and listed with the size
+// it was archived with (another size is another message under the same UIDL).
+bool Archived(const PlannedMessage& m) {
+  if (m.entry.state != MessageState::kStored || !m.missing_stores.empty()) return false;
+  return m.entry.listed_octets == 0 || m.octets == 0 || m.octets == m.entry.listed_octets;
 }
+
+}  // namespace
 
 Status PlanRetention(const AccountConfig& account, Ledger& ledger,
                      const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
@@ -60,8 +62,7 @@ Status PlanRetention(const AccountConfig& account, Ledger& ledger,
       m.octets = it->second;
     }
     POPVAULT_RETURN_IF_ERROR(ReadEntry(account, ledger, &m));
-    bool archived = m.entry.state == MessageState::kStored && m.missing_stores.empty();
-    candidates.push_back({m.msgno, m.octets, archived, m.entry});
+    candidates.push_back({m.msgno, m.octets, Archived(m), m.entry});
     plan->push_back(std::move(m));
   }
   std::vector<RetentionDecision> decisions = account.retention.Decide(candidates, now);
@@ -102,14 +103,15 @@ Status PreviewRetention(const AccountConfig& account, Ledger& ledger, const Sync
   std::unique_ptr<Pop3Session> session;
   POPVAULT_RETURN_IF_ERROR(options.connect ? options.connect(account.pop3, &session)
                                            : Pop3Session::Open(account.pop3, &session));
-  std::vector<UidlEntry> listing;
+  std::vector<UidlEntry> uidls;
   std::vector<ListEntry> sizes;
-  POPVAULT_RETURN_IF_ERROR(session->Listing(&sizes, &listing));
+  POPVAULT_RETURN_IF_ERROR(session->Listing(&sizes, &uidls));
   // Nothing was marked, so QUIT changes nothing on the server.
   POPVAULT_RETURN_IF_ERROR(session->Quit());
-  preview->listing_trusted = ListingIsTrustworthy(listing);
+  const JudgedListing listing = JudgeListing(sizes, &uidls);
+  preview->listing_trusted = listing.trusted;
   if (!preview->listing_trusted) return Status::OK();
-  return PlanRetention(account, ledger, listing, sizes, preview->now, &preview->plan);
+  return PlanRetention(account, ledger, listing.by_uidl, sizes, preview->now, &preview->plan);
 }
 
 }  // namespace popvault

@@ -28,18 +28,17 @@ struct PlannedMessage {
   std::string uidl;
   uint64_t octets = 0;  // from LIST; 0 when LIST was not asked
   bool in_ledger = false;
-  LedgerEntry entry;  // as the ledger has it (a listed kDeleted entry reads as kStored)
+  // As the ledger has it; empty for a kDeleted or kPurged one listed again
+  // (a reused UIDL: another message, not archived yet).
+  LedgerEntry entry;
   // Account stores without a copy, when the entry is kStored; empty otherwise.
   std::vector<std::string> missing_stores;
   RetentionDecision decision;
 };
 
-// RFC 1939 promises unique UIDLs and message numbers 1..n in order. A
-// listing that breaks either cannot be trusted to DELE the message we
-// verified: nothing is deleted from it.
-bool ListingIsTrustworthy(const std::vector<UidlEntry>& listing);
-
-// Plans the trusted `listing`. `sizes` is the LIST reply, or empty when the
+// Plans the trusted `listing` (JudgeListing). A message counts as archived
+// only if it is kStored in every store and LIST shows the size it was
+// archived with. `sizes` is the LIST reply, or empty when the
 // policy does not need sizes (RetentionPolicy::NeedsSizes); given, it must
 // have exactly the listing's message numbers (Protocol otherwise: the server
 // contradicts itself, so nothing is deleted). Reads the ledger only.

@@ -16,6 +16,7 @@
 #include "archive/message_writer.h"
 #include "common/async.h"
 #include "common/test_point.h"
+#include "sync/listing.h"
 #include "sync/retention_plan.h"
 
 namespace popvault {
@@ -59,8 +60,12 @@ class SizeIndex {
   std::vector<ListEntry> sorted_;
 };
 
-// The ledger key of a message from a server without UIDL: its content.
-std::string ContentUidl(const std::string& sha256_hex) { return "sha256:" + sha256_hex; }
+// The ledger key of a message known by content (no UIDL, or one that cannot
+// name it): kContentKeyPrefix + SHA-256, a namespace no server UIDL enters
+// (JudgeListing).
+std::string ContentUidl(const std::string& sha256_hex) {
+  return std::string(kContentKeyPrefix) + sha256_hex;
+}
 
 // Lets tests crash or pause the process in the middle of a RETR.
 class TestPointSink : public ByteSink {
@@ -80,6 +85,8 @@ struct KnownMessage {
   std::string uidl;
   MessageState state;
   bool archived;  // kStored in every store of the account
+  uint64_t listed_octets;
+  int64_t dele_sent_at;
 };
 
 // What a group commit's thread reports: each store's Sync, then the ledger
@@ -111,13 +118,14 @@ class AccountSync {
     POPVAULT_RETURN_IF_ERROR(loaded);
     WarnIfServerExpiresSooner();
     std::vector<ListEntry> sizes;
-    std::vector<UidlEntry> listing;
-    Status uidl = session_->Listing(&sizes, &listing);
+    std::vector<UidlEntry> uidls;
+    Status uidl = session_->Listing(&sizes, &uidls);
     const bool has_uidl = uidl.code() != Status::Code::kNotSupported;
     if (has_uidl) POPVAULT_RETURN_IF_ERROR(uidl);
-    report_->listed = sizes.size();
-    report_->listing_trusted =
-        has_uidl && ListingIsTrustworthy(listing) && SameMessages(listing, sizes);
+    const JudgedListing listing = JudgeListing(sizes, has_uidl ? &uidls : nullptr);
+    report_->listed = listing.by_uidl.size() + listing.by_content.size();
+    report_->listing_trusted = listing.trusted;
+    report_->by_content = listing.by_content.size();
     if (!has_uidl) {
       log_.warning(
           "account %s: the server has no UIDL (%s): every pass downloads all %z messages, "
@@ -125,23 +133,28 @@ class AccountSync {
           account_.name, uidl.message(), sizes.size());
     } else if (!report_->listing_trusted) {
       log_.warning(
-          "account %s: the server's UIDL listing has duplicates or gaps, or disagrees with LIST; "
-          "archiving without deleting anything this pass",
-          account_.name);
+          "account %s: the server's UIDL listing has duplicates or gaps, or disagrees with LIST: "
+          "%s; archiving every message, deleting nothing this pass",
+          account_.name, listing.problem);
     }
 
     std::vector<ToFetch> to_fetch;
-    if (has_uidl) {
-      POPVAULT_RETURN_IF_ERROR(Classify(listing, sizes, &to_fetch));
-    } else {
-      for (const ListEntry& e : sizes) to_fetch.push_back({e.msgno, e.octets, "", nullptr});
+    if (has_uidl) POPVAULT_RETURN_IF_ERROR(Classify(listing.by_uidl, sizes, &to_fetch));
+    POPVAULT_RETURN_IF_ERROR(ConfirmEarlierDeletions());
+    for (const ListEntry& e : listing.by_content) {
+      to_fetch.push_back({e.msgno, e.octets, "", nullptr});
     }
+    // Fetch in the server's order: oldest first.
+    std::sort(to_fetch.begin(), to_fetch.end(),
+              [](const ToFetch& x, const ToFetch& y) { return x.msgno < y.msgno; });
+    log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
+                     report_->listed, to_fetch.size());
     // `keep` releases nothing: QUIT need not wait for the last group commit
     // (FetchAll sends it meanwhile), nor the ledger be read again.
     const bool keep = account_.retention.kind() == RetentionPolicy::Kind::kKeep;
     if (!Stopping()) POPVAULT_RETURN_IF_ERROR(FetchAll(to_fetch, /*quit=*/keep));
     if (report_->listing_trusted && !keep) {
-      POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing, sizes));
+      POPVAULT_RETURN_IF_ERROR(DeleteReleased(listing.by_uidl, sizes));
     }
 
     POPVAULT_RETURN_IF_ERROR(Quit());
@@ -176,15 +189,6 @@ class AccountSync {
         account_.name, expire, first, account_.retention.ToString());
   }
 
-  static bool SameMessages(const std::vector<UidlEntry>& listing,
-                           const std::vector<ListEntry>& sizes) {
-    if (listing.size() != sizes.size()) return false;
-    for (size_t i = 0; i < listing.size(); ++i) {
-      if (listing[i].msgno != sizes[i].msgno) return false;
-    }
-    return true;
-  }
-
   bool Stopping() const { return options_.stop != nullptr && options_.stop->load(); }
 
   int64_t Now() const {
@@ -198,17 +202,19 @@ class AccountSync {
     });
   }
 
-  // A message over max_message_size, by LIST or by what an earlier RETR
-  // delivered before the limit stopped it (LedgerEntry::oversize),
-  // is not fetched, and so never deleted. Each pass says so.
+  // A message to fetch that is over max_message_size, by LIST or by what an
+  // earlier RETR delivered before the limit stopped it (LedgerEntry::oversize),
+  // is not fetched, and so never deleted; the rest of the pass goes on. Each
+  // pass says so. Also a kStored one that a store still lacks: fetching it
+  // would end the session at the limit, and every message after it with it.
   bool TooLarge(const ListedMessage& m) {
     const uint64_t limit = account_.pop3.max_message_size;
     const uint64_t size = std::max(m.octets, m.entry.oversize);
-    if (m.entry.state != MessageState::kSeen || size <= limit) return false;
+    if (size <= limit) return false;
     report_->too_large++;
     log_.error(
         "account %s: %s:%hu: uidl %s: message of %s octets is over max_message_size (%s): not "
-        "archived, left on the server",
+        "fetched, left on the server",
         account_.name, account_.pop3.host, account_.pop3.port, EncodeUidl(m.entry.record.uidl),
         std::to_string(size), std::to_string(limit));
     return true;
@@ -219,25 +225,34 @@ class AccountSync {
   // kPurged: history that only grows) are not held, only looked up should
   // the server list them again. Runs on its own thread (Run).
   Status LoadKnown() {
-    return ledger_.ForEachSummary(account_.name, [this](const Ledger::Summary& e) {
-      if (e.state == MessageState::kSeen || e.state == MessageState::kStored) {
-        known_.push_back({std::string(e.uidl), e.state,
-                          e.state == MessageState::kStored && InEveryStore(e.stores)});
-      }
-      return true;
-    });
+    return ledger_.ForEachSummary(
+        account_.name,
+        [this](const Ledger::Summary& e) {
+          if (e.state == MessageState::kSeen || e.state == MessageState::kStored) {
+            known_.push_back({std::string(e.uidl), e.state,
+                              e.state == MessageState::kStored && InEveryStore(e.stores),
+                              e.listed_octets, e.dele_sent_at});
+          }
+          return true;
+        },
+        [this](const Status& bad) {
+          // Its UIDL, if listed, is archived by content (Classify): one bad
+          // value must not stop the account.
+          log_.error("account %s: %s", account_.name, bad.ToString());
+          report_->ledger_errors++;
+        });
   }
 
-  // Picks the messages to fetch (not yet in every store); records new UIDLs
-  // as kSeen and stored messages the server no longer lists as kDeleted.
-  // Works from known_ (LoadKnown), reading whole entries only for what is to
-  // fetch or to change: a poll of a large mailbox that finds nothing new
-  // decodes each entry once, in parallel with the login.
+  // Picks the messages to fetch (not yet in every store, or listed with
+  // another size than they were archived with); records new UIDLs as kSeen
+  // and stored messages the server no longer lists as kDeleted. Works from
+  // known_ (LoadKnown), reading whole entries only for what is to fetch or
+  // to change: a poll of a large mailbox that finds nothing new decodes each
+  // entry once, in parallel with the login. `listing` has unique UIDLs.
   Status Classify(const std::vector<UidlEntry>& listing, const std::vector<ListEntry>& sizes,
                   std::vector<ToFetch>* to_fetch) {
     const SizeIndex octets(sizes);
-    // uidl -> msgno, 0 once found in the ledger; duplicates keep the first.
-    // The keys are views into `listing`.
+    // uidl -> msgno, 0 once found in the ledger. The keys are views into `listing`.
     std::unordered_map<std::string_view, uint32_t> listed;
     listed.reserve(listing.size());
     for (const UidlEntry& u : listing) listed.emplace(u.uidl, u.msgno);
@@ -247,20 +262,28 @@ class AccountSync {
     for (const KnownMessage& k : known_) {
       auto it = listed.find(k.uidl);
       if (it == listed.end()) {
-        // A stored message missing from a trusted listing was deleted from
-        // the server, by us (a QUIT whose reply we lost) or by someone else.
-        if (k.state != MessageState::kStored || !report_->listing_trusted) continue;
-        LedgerEntry gone;
-        POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &gone));
-        gone.state = MessageState::kDeleted;
-        gone.deleted_at = now;
-        POPVAULT_RETURN_IF_ERROR(Stage(std::move(gone), &updates));
+        POPVAULT_RETURN_IF_ERROR(Unlisted(k, now, &updates));
         continue;
       }
       const uint32_t msgno = std::exchange(it->second, 0);
-      if (k.archived) continue;
+      const bool resized = k.listed_octets != 0 && octets.Of(msgno) != k.listed_octets;
+      if (k.archived && !resized && k.dele_sent_at == 0) continue;
       ListedMessage m{msgno, octets.Of(msgno), {}};
       POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &m.entry));
+      if (m.entry.dele_sent_at != 0) {
+        // Listed again: the QUIT of that DELE did not commit it.
+        m.entry.dele_sent_at = 0;
+        POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
+      }
+      if (resized) {
+        log_.warning(
+            "account %s: uidl %s: LIST says %s octets, it was archived at %s: fetching it again "
+            "(a server may give an old UIDL to a new message)",
+            account_.name, EncodeUidl(k.uidl), std::to_string(m.octets),
+            std::to_string(k.listed_octets));
+      } else if (k.archived) {
+        continue;
+      }
       if (!TooLarge(m)) to_fetch->push_back(ToFetchOf(std::move(m)));
     }
     std::vector<KnownMessage>().swap(known_);
@@ -268,8 +291,18 @@ class AccountSync {
       if (msgno == 0) continue;  // known_ had it
       ListedMessage m{msgno, octets.Of(msgno), {}};
       Status s = ledger_.Get(account_.name, std::string(uidl), &m.entry);
+      if (s.code() == Status::Code::kCorruption) {
+        // Not knowing what was archived under this UIDL, keep both: this
+        // message goes in by content, and nothing overwrites the old entry.
+        log_.error(
+            "account %s: %s; archiving that message by content (popvault doctor repairs "
+            "the ledger)",
+            account_.name, s.ToString());
+        to_fetch->push_back({msgno, m.octets, "", nullptr});
+        continue;
+      }
       if (s.ok()) {
-        POPVAULT_RETURN_IF_ERROR(Relisted(&m, &updates));
+        POPVAULT_RETURN_IF_ERROR(Relisted(&m, now, &updates));
         if (m.entry.state != MessageState::kSeen && InEveryStore(m.entry)) continue;
         if (!TooLarge(m)) to_fetch->push_back(ToFetchOf(std::move(m)));
         continue;
@@ -282,12 +315,53 @@ class AccountSync {
       POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
       if (!TooLarge(m)) to_fetch->push_back({msgno, m.octets, m.entry.record.uidl, nullptr});
     }
-    // Fetch in the server's order: oldest first.
-    std::sort(to_fetch->begin(), to_fetch->end(),
-              [](const ToFetch& x, const ToFetch& y) { return x.msgno < y.msgno; });
-    log_.information("account %s: %z messages on the server, %z to fetch", account_.name,
-                     listing.size(), to_fetch->size());
     return ledger_.Write(updates, /*sync=*/false);
+  }
+
+  // A kStored message missing from a trusted listing was deleted from the
+  // server, by someone else or by a DELE of ours whose QUIT reply we never
+  // saw (dele_sent_at): that one is audited first (ConfirmEarlierDeletions).
+  Status Unlisted(const KnownMessage& k, int64_t now, std::vector<LedgerEntry>* updates) {
+    if (k.state != MessageState::kStored || !report_->listing_trusted) return Status::OK();
+    LedgerEntry gone;
+    POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &gone));
+    gone.state = MessageState::kDeleted;
+    gone.deleted_at = now;
+    if (gone.dele_sent_at != 0) {
+      confirmed_.push_back(std::move(gone));
+      return Status::OK();
+    }
+    return Stage(std::move(gone), updates);
+  }
+
+  // Deletions of an earlier pass that its QUIT committed without us knowing
+  // (a lost reply, a kill right after QUIT): audited now, once (an append
+  // that a crash cut off from its ledger write is found in the log), then
+  // recorded. Until the audit line is durable they stay as they were.
+  Status ConfirmEarlierDeletions() {
+    if (confirmed_.empty()) return Status::OK();
+    std::vector<AuditDeletion> lines;
+    int64_t sent = INT64_MAX;
+    for (const LedgerEntry& e : confirmed_) {
+      lines.push_back(AuditLineOf(e, e.deleted_at));
+      sent = std::min(sent, e.dele_sent_at);
+    }
+    if (options_.audit_log != nullptr) {
+      std::vector<bool> found;
+      POPVAULT_RETURN_IF_ERROR(options_.audit_log->FindDeleted(lines, sent, &found));
+      std::vector<AuditDeletion> missing;
+      for (size_t i = 0; i < lines.size(); ++i) {
+        if (!found[i]) missing.push_back(lines[i]);
+      }
+      POPVAULT_RETURN_IF_ERROR(options_.audit_log->Append(missing));
+    }
+    for (LedgerEntry& e : confirmed_) e.dele_sent_at = 0;
+    log_.information("account %s: %z messages a DELE of an earlier pass deleted", account_.name,
+                     confirmed_.size());
+    report_->deleted += confirmed_.size();
+    Status w = ledger_.Write(confirmed_, /*sync=*/true);
+    confirmed_.clear();
+    return w;
   }
 
   static ToFetch ToFetchOf(ListedMessage m) {
@@ -295,14 +369,29 @@ class AccountSync {
     return {m.msgno, m.octets, std::move(uidl), std::make_unique<LedgerEntry>(std::move(m.entry))};
   }
 
-  // A kDeleted entry listed again (a listing that omitted it, or a QUIT that
-  // did not really delete): it is on the server, so stored. A kPurged one
-  // lists no stores, so it is fetched again.
-  Status Relisted(ListedMessage* m, std::vector<LedgerEntry>* updates) {
-    if (m->entry.state != MessageState::kDeleted) return Status::OK();
-    m->entry.state = MessageState::kStored;
-    m->entry.deleted_at = 0;
+  // A kDeleted or kPurged UIDL listed again names a new message: RFC 1939
+  // lets a server reuse a UIDL once its message is gone, so what was verified
+  // and deleted under it says nothing of what is there now. (It may be the
+  // same message, after a listing that omitted it or a QUIT that did not
+  // delete: then the fetch is a dedup hit.) It starts over as the next
+  // generation, whose record does not overwrite the old one's.
+  Status Relisted(ListedMessage* m, int64_t now, std::vector<LedgerEntry>* updates) {
+    if (m->entry.state != MessageState::kDeleted && m->entry.state != MessageState::kPurged) {
+      return Status::OK();
+    }
+    m->entry = NextGeneration(m->entry, now);
     return Stage(m->entry, updates);
+  }
+
+  // A fresh kSeen entry for the message after `old` under the same UIDL.
+  LedgerEntry NextGeneration(const LedgerEntry& old, int64_t now) const {
+    LedgerEntry next;
+    next.state = MessageState::kSeen;
+    next.first_seen = now;
+    next.record.account = old.record.account;
+    next.record.uidl = old.record.uidl;
+    next.record.generation = old.record.generation + 1;
+    return next;
   }
 
   // Queues an unsynced ledger write, written in bounded batches: a first
@@ -377,7 +466,7 @@ class AccountSync {
   void RememberTooLarge(const std::vector<ToFetch>& to_fetch) {
     if (fetched_ >= to_fetch.size()) return;
     LedgerEntry entry = Materialize(to_fetch[fetched_]).entry;
-    if (entry.record.uidl.empty() || entry.state != MessageState::kSeen) return;
+    if (entry.record.uidl.empty()) return;
     entry.oversize = account_.pop3.max_message_size + 1;
     Status w = ledger_.Write({entry}, /*sync=*/true);
     if (!w.ok()) log_.error("account %s: %s", account_.name, w.ToString());
@@ -405,15 +494,25 @@ class AccountSync {
                   bool* store) {
     ++fetched_;
     POPVAULT_RETURN_IF_ERROR(writer.Finish());
-    ArchiveRecord& rec = m->entry.record;
-    if (rec.uidl.empty()) {
+    if (m->entry.record.uidl.empty()) {
       POPVAULT_RETURN_IF_ERROR(AdoptByContent(writer.sha256_hex(), m));
       if (m->entry.state != MessageState::kSeen && InEveryStore(m->entry)) {
         report_->deduplicated++;
         *store = false;
         return Status::OK();
       }
+    } else if (m->entry.state == MessageState::kStored &&
+               m->entry.record.sha256 != writer.sha256_hex()) {
+      // Fetched again (a store lacked it, or its LIST size changed), and it
+      // is not what was archived under this UIDL: a new message.
+      log_.warning(
+          "account %s: uidl %s: the server now has another message under it; archiving "
+          "it as generation %u",
+          account_.name, EncodeUidl(m->entry.record.uidl), m->entry.record.generation + 1);
+      m->entry = NextGeneration(m->entry, Now());
     }
+    ArchiveRecord& rec = m->entry.record;
+    m->entry.listed_octets = m->octets;
     rec.sha256 = writer.sha256_hex();
     rec.size = writer.size();
     rec.archived_at = Now();
@@ -563,17 +662,25 @@ class AccountSync {
     std::vector<PlannedMessage> plan;
     POPVAULT_RETURN_IF_ERROR(PlanRetention(account_, ledger_, listing, sizes, now, &plan));
     std::vector<uint32_t> msgnos;
+    std::vector<LedgerEntry> marked;
     for (const PlannedMessage& m : plan) {
       if (m.decision.verdict != RetentionDecision::Verdict::kDeleteNow) continue;
       // Counted now, uncounted once QUIT commits the DELE (CommitDeleted).
       report_->pending_deletes++;
       if (Stopping() || !InEveryStore(m.entry) || !VerifyEverywhere(m.entry)) continue;
       msgnos.push_back(m.msgno);
-      LedgerEntry gone = m.entry;
-      gone.state = MessageState::kDeleted;
-      gone.deleted_at = now;
-      deleted_.push_back(gone);
+      marked.push_back(m.entry);
+      marked.back().dele_sent_at = now;
     }
+    // Durable before the first DELE: whatever becomes of the QUIT, the next
+    // pass knows these may be gone by our hand, and audits them.
+    POPVAULT_RETURN_IF_ERROR(ledger_.Write(marked, /*sync=*/true));
+    for (LedgerEntry& e : marked) {
+      e.state = MessageState::kDeleted;
+      e.deleted_at = now;
+      e.dele_sent_at = 0;
+    }
+    deleted_ = std::move(marked);
     POPVAULT_RETURN_IF_ERROR(session_->DeleEach(msgnos));
     for (size_t i = 0; i < msgnos.size(); ++i) TestPoint("deleted");
     return Status::OK();
@@ -614,7 +721,7 @@ class AccountSync {
   // happened whatever the audit log says, so its failure must not cost the
   // ledger update; it is logged and returned after it.
   Status CommitDeleted() {
-    report_->deleted = deleted_.size();
+    report_->deleted += deleted_.size();
     report_->pending_deletes -= deleted_.size();
     if (!deleted_.empty()) {
       log_.information("account %s: server deleted %z archived messages", account_.name,
@@ -631,14 +738,17 @@ class AccountSync {
 
   Status AuditDeleted() {
     if (options_.audit_log == nullptr || deleted_.empty()) return Status::OK();
+    std::vector<AuditDeletion> lines;
+    const int64_t now = Now();
+    for (const LedgerEntry& e : deleted_) lines.push_back(AuditLineOf(e, now));
+    return options_.audit_log->Append(lines);
+  }
+
+  // Every store of the account verified the copy before its DELE was sent.
+  AuditDeletion AuditLineOf(const LedgerEntry& e, int64_t when) const {
     std::vector<std::string> stores;
     for (const Archive* a : archives_) stores.push_back(a->name());
-    std::vector<AuditDeletion> lines;
-    int64_t now = Now();
-    for (const LedgerEntry& e : deleted_) {
-      lines.push_back({account_.name, e.record.uidl, e.record.sha256, e.record.size, stores, now});
-    }
-    return options_.audit_log->Append(lines);
+    return {account_.name, e.record.uidl, e.record.sha256, e.record.size, stores, when};
   }
 
   const AccountConfig& account_;
@@ -650,6 +760,7 @@ class AccountSync {
   std::unique_ptr<Pop3Session> session_;  // dropped without QUIT on every error path
   std::optional<Status> quit_;            // Quit()'s outcome, once sent
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
+  std::vector<LedgerEntry> confirmed_;    // an earlier pass's DELE, gone now (Unlisted)
   std::map<std::string, Status> down_;    // stores that failed in this pass
   size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)
   // The group commit in flight (StartCommit), and what its thread reads.

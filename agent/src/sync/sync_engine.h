@@ -71,6 +71,8 @@ struct SyncReport {
                                  // the pass (verification failed, a store down, shutdown)
   uint64_t too_large = 0;        // over max_message_size: not archived, left on the server
   bool listing_trusted = true;   // false: no UIDL, duplicate UIDLs or gaps; nothing deleted
+  uint64_t by_content = 0;       // listed messages known by content, not UIDL (JudgeListing)
+  uint64_t ledger_errors = 0;    // ledger entries that did not decode (popvault doctor)
 };
 
 // `archives` are the account's stores, in config order; not owned. Fills

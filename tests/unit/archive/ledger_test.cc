@@ -330,6 +330,26 @@ TEST_CASE("Ledger entries round-trip every field, header text as valid UTF-8") {
   REQUIRE(ledger->Get("acct", "new", &got).ok());
   CHECK(got.state == MessageState::kSeen);
   CHECK(got.record.sha256.empty());
+  LedgerEntry reused = Stored("acct", "reused");
+  reused.listed_octets = 4321;
+  reused.dele_sent_at = 1795779000;
+  reused.record.generation = 3;
+  REQUIRE(ledger->Write({reused}, true).ok());
+  REQUIRE(ledger->Get("acct", "reused", &got).ok());
+  CHECK(got.listed_octets == 4321);
+  CHECK(got.dele_sent_at == 1795779000);
+  CHECK(got.record.generation == 3);
+  bool summarized = false;
+  REQUIRE(ledger
+              ->ForEachSummary("acct",
+                               [&](const Ledger::Summary& sum) {
+                                 if (sum.uidl != "reused") return true;
+                                 summarized =
+                                     sum.listed_octets == 4321 && sum.dele_sent_at == 1795779000;
+                                 return true;
+                               })
+              .ok());
+  CHECK(summarized);
   LedgerEntry big = Seen("acct", "big");
   big.oversize = 300ull << 20;
   REQUIRE(ledger->Write({big}, true).ok());
@@ -383,6 +403,74 @@ TEST_CASE("Ledger reads entries an earlier version wrote as JSON, and refuses cu
   const Status cut = ledger->Get("acct", "cut", &got);
   CHECK(cut.code() == Status::Code::kCorruption);
   CHECK_THAT(cut.message(), Catch::Contains("cut"));
+}
+
+TEST_CASE("Ledger reads the first binary form, which had no size, DELE mark or generation") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {
+    rocksdb::DB* db = nullptr;
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    REQUIRE(rocksdb::DB::Open(options, path, &db).ok());
+    // 0x01, kStored, first_seen 5, deleted_at 0, oversize 0, one store "m",
+    // account "acct", uidl "v1", then a record: sha256, size 10, stored 9,
+    // archived_at 6, four empty header strings.
+    std::string v1(
+        "\x01\x02\x05\x00\x00\x01\x01"
+        "m\x04"
+        "acct\x02"
+        "v1\x01",
+        17);
+    v1.push_back(64);
+    v1.append(64, 'b');
+    v1.append("\x0a\x09\x06\x00\x00\x00\x00", 7);
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0v1", 7), v1).ok());
+    delete db;
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  LedgerEntry got;
+  const Status s = ledger->Get("acct", "v1", &got);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(got.state == MessageState::kStored);
+  CHECK(got.stores == std::vector<std::string>{"m"});
+  CHECK(got.record.sha256 == std::string(64, 'b'));
+  CHECK(got.record.size == 10);
+  CHECK(got.listed_octets == 0);
+  CHECK(got.dele_sent_at == 0);
+  CHECK(got.record.generation == 0);
+}
+
+TEST_CASE("Ledger::ForEachSummary with a corrupt callback reports a bad entry and goes on") {
+  TempDir dir;
+  const std::string path = dir.Sub("ledger");
+  {
+    std::unique_ptr<Ledger> ledger;
+    REQUIRE(Ledger::Open(path, &ledger).ok());
+    REQUIRE(ledger->Write({Stored("acct", "a"), Stored("acct", "c")}, true).ok());
+  }
+  {
+    rocksdb::DB* db = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), path, &db).ok());
+    REQUIRE(db->Put(rocksdb::WriteOptions(), std::string("acct\0b", 6), "\x02junk").ok());
+    delete db;
+  }
+  std::unique_ptr<Ledger> ledger;
+  REQUIRE(Ledger::Open(path, &ledger).ok());
+  std::vector<std::string> seen, bad;
+  auto each = [&](const Ledger::Summary& sum) {
+    seen.emplace_back(sum.uidl);
+    return true;
+  };
+  CHECK(ledger->ForEachSummary("acct", each).code() == Status::Code::kCorruption);
+  seen.clear();
+  REQUIRE(ledger->ForEachSummary("acct", each, [&](const Status& s) { bad.push_back(s.message()); })
+              .ok());
+  CHECK(seen == std::vector<std::string>{"a", "c"});
+  REQUIRE(bad.size() == 1);
+  CHECK_THAT(bad[0], Catch::Contains("UIDL b"));
 }
 
 }  // namespace

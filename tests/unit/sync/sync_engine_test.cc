@@ -4,6 +4,7 @@
 
 #include <Poco/JSON/Parser.h>
 #include <Poco/SHA2Engine.h>
+#include <rocksdb/db.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -19,6 +20,7 @@
 
 #include "archive/test_support.h"
 #include "rocksdb_storage.h"
+#include "sync/listing.h"
 #include "sync/retention_plan.h"
 
 namespace popvault {
@@ -40,6 +42,7 @@ struct FakeServer {
   std::map<std::string, uint64_t> list_sizes;  // by UIDL: LIST claims these sizes
   std::function<void(uint32_t)> on_retr;       // called after each RETR
   bool fail_quit = false;
+  bool lose_quit_reply = false;         // QUIT commits the DELEs, then the connection drops
   std::atomic<bool> quit_sent = false;  // read by store threads
   std::vector<std::string> log;
 
@@ -107,6 +110,7 @@ class FakeSession : public Pop3Session {
     if (server_.fail_quit) return Status(Status::Code::kServerError, "-ERR some not deleted");
     std::sort(deleted_.rbegin(), deleted_.rend());
     for (uint32_t msgno : deleted_) server_.messages.erase(server_.messages.begin() + msgno - 1);
+    if (server_.lose_quit_reply) return Status::Network("connection reset before the QUIT reply");
     return Status::OK();
   }
   void Abort() override {}
@@ -184,6 +188,7 @@ class Harness {
     REQUIRE(ledger_->Get("acct", uidl, &e).ok());
     return e.state;
   }
+  Status Get(const std::string& uidl, LedgerEntry* e) { return ledger_->Get("acct", uidl, e); }
   bool InLedger(const std::string& uidl) {
     LedgerEntry e;
     return ledger_->Get("acct", uidl, &e).ok();
@@ -215,6 +220,30 @@ class Harness {
   }
 
   const std::string& dir() const { return dir_; }
+
+  // Replaces the ledger value of `uidl` with bytes that do not decode.
+  void CorruptLedgerEntry(const std::string& uidl) {
+    ledger_.reset();
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::Options(), dir_ + "/ledger", &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    REQUIRE(
+        db->Put(rocksdb::WriteOptions(), std::string("acct") + '\0' + uidl, "\x02garbage").ok());
+    db.reset();
+    REQUIRE(Ledger::Open(dir_ + "/ledger", &ledger_).ok());
+  }
+
+  std::vector<ArchiveRecord> Records() {
+    std::vector<ArchiveRecord> out;
+    REQUIRE(archive_
+                ->ListRecords("acct",
+                              [&](const ArchiveRecord& r) {
+                                out.push_back(r);
+                                return true;
+                              })
+                .ok());
+    return out;
+  }
 
   FakeServer server;
   int64_t now = 1700000000;  // what options_.clock returns
@@ -292,16 +321,106 @@ TEST_CASE("with retention keep nothing is deleted and a second pass fetches noth
   CHECK(h.StateOf("a") == MessageState::kStored);
 }
 
-TEST_CASE("a listing with a repeated UIDL archives but deletes nothing") {
+std::string Sha(const std::string& bytes) {
+  Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
+  sha.update(bytes);
+  return Poco::DigestEngine::digestToHex(sha.digest());
+}
+
+TEST_CASE(
+    "a listing with a repeated UIDL archives every message, by content, and deletes nothing") {
   Harness h;
   h.server.Add("same", Message(1));
   h.server.Add("same", Message(2));
+  h.server.Add("u", Message(3));
   SyncReport report;
   REQUIRE(h.Sync(&report).ok());
   CHECK_FALSE(report.listing_trusted);
+  CHECK(report.by_content == 2);
+  CHECK(report.fetched == 3);
   CHECK(h.server.CountPrefix("DELE") == 0);
-  CHECK(h.server.messages.size() == 2);
-  CHECK(h.StateOf("same") == MessageState::kStored);
+  CHECK(h.server.messages.size() == 3);
+  // Each message sharing the UIDL is known by its content; the UIDL names none.
+  CHECK(h.StateOf("sha256:" + Sha(Message(1))) == MessageState::kStored);
+  CHECK(h.StateOf("sha256:" + Sha(Message(2))) == MessageState::kStored);
+  CHECK(h.StateOf("u") == MessageState::kStored);
+  CHECK_FALSE(h.InLedger("same"));
+  // Known by content, they are downloaded again (nothing else tells them
+  // apart), and stored once.
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "RETR 2", "QUIT"});
+  CHECK(report.fetched == 0);
+  CHECK(report.deduplicated == 2);
+}
+
+TEST_CASE("a message LIST shows and UIDL does not is archived, every message by content") {
+  Harness h;
+  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  h.server.listing_override = {{1, "uid-1"}, {2, "uid-2"}};  // LIST still has three
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.server.CountPrefix("RETR") == 3);
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  // Which UIDL goes with which message is in doubt: none is trusted.
+  for (int i = 1; i <= 3; ++i) {
+    CHECK(h.StateOf("sha256:" + Sha(Message(i))) == MessageState::kStored);
+  }
+  CHECK_FALSE(h.InLedger("uid-1"));
+}
+
+TEST_CASE("a server UIDL in the content-key namespace cannot claim an archived message") {
+  Harness h;
+  h.server.no_uidl = true;
+  h.server.Add("", Message(1));
+  REQUIRE(h.Sync().ok());  // archived by content, as sha256:<hex>
+  h.server.no_uidl = false;
+  h.server.messages = {{"sha256:" + Sha(Message(1)), Message(2)}};
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "QUIT"});
+  CHECK_FALSE(report.listing_trusted);
+  CHECK(h.StateOf("sha256:" + Sha(Message(2))) == MessageState::kStored);
+}
+
+TEST_CASE("JudgeListing: trusted only for unique UIDLs on messages 1..n that LIST shows too") {
+  std::vector<ListEntry> sizes = {{1, 10}, {2, 20}, {3, 30}};
+  auto judge = [&](std::vector<UidlEntry> uidls) { return JudgeListing(sizes, &uidls); };
+  JudgedListing ok = judge({{1, "a"}, {2, "b"}, {3, "c"}});
+  CHECK(ok.trusted);
+  CHECK(ok.by_uidl.size() == 3);
+  CHECK(ok.by_content.empty());
+  CHECK(ok.problem.empty());
+
+  JudgedListing repeats = judge({{1, "a"}, {2, "a"}, {3, "c"}});
+  CHECK_FALSE(repeats.trusted);
+  REQUIRE(repeats.by_uidl.size() == 1);
+  CHECK(repeats.by_uidl[0].uidl == "c");
+  REQUIRE(repeats.by_content.size() == 2);
+  CHECK(repeats.by_content[1].msgno == 2);
+  CHECK(repeats.by_content[1].octets == 20);
+  CHECK(repeats.problem ==
+        "2 messages share 1 UIDL(s) ('a': messages 1, 2): those messages are "
+        "known by content");
+
+  JudgedListing gap = judge({{1, "a"}, {3, "c"}});
+  CHECK_FALSE(gap.trusted);
+  CHECK(gap.by_uidl.empty());
+  CHECK(gap.by_content.size() == 3);
+
+  JudgedListing extra = judge({{1, "a"}, {2, "b"}, {3, "c"}, {4, "d"}});
+  CHECK_FALSE(extra.trusted);
+  REQUIRE(extra.by_content.size() == 4);
+  CHECK(extra.by_content[3].octets == 0);  // LIST does not show it: still fetched
+
+  JudgedListing reserved = judge({{1, "a"}, {2, "sha256:00"}, {3, "c"}});
+  CHECK_FALSE(reserved.trusted);
+  CHECK(reserved.by_content.size() == 1);
+  CHECK_THAT(reserved.problem, Catch::Matchers::Contains("reserves"));
+
+  JudgedListing none = JudgeListing(sizes, nullptr);
+  CHECK_FALSE(none.trusted);
+  CHECK(none.by_content.size() == 3);
 }
 
 TEST_CASE("a listing with a gap in message numbers deletes nothing") {
@@ -788,6 +907,196 @@ TEST_CASE("every deletion QUIT committed is one JSON line in the audit log") {
   CHECK(stores->getElement<std::string>(0) == "local");
   CHECK(stores->getElement<std::string>(1) == "offsite");
   CHECK(lines[1]->getValue<std::string>("uidl") == "b");
+}
+
+TEST_CASE("a UIDL reused after its deletion is a new message: fetched before any DELE") {
+  Harness h;
+  std::unique_ptr<AuditLog> audit;
+  const std::string path = h.dir() + "/audit.log";
+  REQUIRE(AuditLog::Open(path, &audit).ok());
+  h.options_.audit_log = audit.get();
+  h.server.Add("1", Message(1));
+  REQUIRE(h.Sync().ok());
+  REQUIRE(h.StateOf("1") == MessageState::kDeleted);
+
+  h.server.Add("1", Message(2));  // RFC 1939 allows this once the first is gone
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "DELE 1", "QUIT"});
+  const LedgerEntry e = h.EntryOf("1");
+  CHECK(e.state == MessageState::kDeleted);
+  CHECK(e.record.sha256 == Sha(Message(2)));
+  CHECK(e.record.generation == 1);
+  std::vector<Poco::JSON::Object::Ptr> lines = AuditLines(path);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[1]->getValue<std::string>("sha256") == Sha(Message(2)));
+  // Both generations keep their records and their messages.
+  std::vector<ArchiveRecord> records = h.Records();
+  REQUIRE(records.size() == 2);
+  std::sort(records.begin(), records.end(), [](const ArchiveRecord& x, const ArchiveRecord& y) {
+    return x.generation < y.generation;
+  });
+  CHECK(records[0].sha256 == Sha(Message(1)));
+  CHECK(records[0].generation == 0);
+  CHECK(records[1].sha256 == Sha(Message(2)));
+  CHECK(records[1].generation == 1);
+  CHECK(h.archive_->VerifyMessage(Sha(Message(1))).ok());
+  CHECK(h.archive_->VerifyMessage(Sha(Message(2))).ok());
+}
+
+TEST_CASE("a stored UIDL listed with another size is fetched again, never deleted unread") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.EntryOf("a").listed_octets == Message(1).size());
+  const std::string replaced = "Subject: another message\r\n\r\nunder the same UIDL\r\n";
+  h.server.messages[0].bytes = replaced;
+  h.Retain("delete_after_archive");
+  RetentionPreview preview;
+  REQUIRE(h.Preview(&preview).ok());
+  REQUIRE(preview.plan.size() == 1);
+  CHECK(DescribeDecision(preview.plan[0]) == "not archived yet");
+
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "DELE 1", "QUIT"});
+  const LedgerEntry e = h.EntryOf("a");
+  CHECK(e.record.sha256 == Sha(replaced));
+  CHECK(e.record.generation == 1);
+  CHECK(h.archive_->VerifyMessage(Sha(Message(1))).ok());
+  CHECK(h.Records().size() == 2);
+}
+
+TEST_CASE("a stored UIDL listed with another size but the same content is not a new message") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  h.server.list_sizes["a"] = Message(1).size() + 7;  // servers' sizes may be estimates
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(h.server.Sent("RETR 1"));
+  const LedgerEntry e = h.EntryOf("a");
+  CHECK(e.record.generation == 0);
+  CHECK(e.listed_octets == Message(1).size() + 7);
+  REQUIRE(h.Sync(&report).ok());  // settled: no more fetching
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "QUIT"});
+}
+
+TEST_CASE("a DELE whose QUIT reply was lost is audited once, when the next listing shows it gone") {
+  Harness h;
+  std::unique_ptr<AuditLog> audit;
+  const std::string path = h.dir() + "/audit.log";
+  REQUIRE(AuditLog::Open(path, &audit).ok());
+  h.options_.audit_log = audit.get();
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  h.server.lose_quit_reply = true;
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.server.messages.empty());  // the server did delete them
+  CHECK(AuditLines(path).empty());
+  CHECK(h.StateOf("a") == MessageState::kStored);
+  CHECK(h.EntryOf("a").dele_sent_at == h.now);
+
+  h.server.lose_quit_reply = false;
+  h.server.Add("c", Message(3));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.deleted == 3);  // a and b from before, c now
+  std::vector<Poco::JSON::Object::Ptr> lines = AuditLines(path);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0]->getValue<std::string>("uidl") == "a");
+  CHECK(lines[0]->getValue<std::string>("sha256") == Sha(Message(1)));
+  CHECK(lines[1]->getValue<std::string>("uidl") == "b");
+  CHECK(h.StateOf("a") == MessageState::kDeleted);
+  CHECK(h.EntryOf("a").dele_sent_at == 0);
+  REQUIRE(h.Sync().ok());
+  CHECK(AuditLines(path).size() == 3);
+}
+
+TEST_CASE("an audit line that a crash cut off from its ledger write is not written twice") {
+  Harness h;
+  std::unique_ptr<AuditLog> audit;
+  const std::string path = h.dir() + "/audit.log";
+  REQUIRE(AuditLog::Open(path, &audit).ok());
+  h.options_.audit_log = audit.get();
+  h.server.Add("a", Message(1));
+  h.server.lose_quit_reply = true;
+  CHECK_FALSE(h.Sync().ok());
+  // As if a recovery had appended the line and died before its ledger write.
+  const LedgerEntry e = h.EntryOf("a");
+  REQUIRE(audit->Append({{"acct", "a", e.record.sha256, e.record.size, {"local"}, h.now}}).ok());
+  h.server.lose_quit_reply = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(AuditLines(path).size() == 1);
+  CHECK(h.StateOf("a") == MessageState::kDeleted);
+}
+
+TEST_CASE("a DELE whose QUIT did not commit is cleared when the message is listed again") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  h.Retain("delete_after_archive");
+  h.server.fail_quit = true;  // the server keeps the message
+  CHECK_FALSE(h.Sync().ok());
+  CHECK(h.EntryOf("a").dele_sent_at != 0);
+  h.Retain("keep");
+  h.server.fail_quit = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.EntryOf("a").dele_sent_at == 0);
+  CHECK(h.StateOf("a") == MessageState::kStored);
+}
+
+TEST_CASE("a stored message a new store lacks, now over max_message_size, stops nothing else") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("big", Message(1));
+  h.server.Add("x", Message(2));
+  REQUIRE(h.Sync().ok());
+  h.AddStore("offsite");  // both must now be fetched for it
+  h.account_.pop3.max_message_size = 1000;
+  h.server.list_sizes["big"] = 5000;
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.too_large == 1);
+  CHECK_FALSE(h.server.Sent("RETR 1"));
+  CHECK(h.server.Sent("RETR 2"));
+  CHECK(h.EntryOf("x").stores.size() == 2);
+}
+
+TEST_CASE("a stored message whose RETR outgrows the limit is remembered and skipped") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("big", Message(1));
+  h.server.Add("x", Message(2));
+  REQUIRE(h.Sync().ok());
+  h.AddStore("offsite");
+  h.server.too_large_retr = 1;
+  CHECK(h.Sync().code() == Status::Code::kTooLarge);
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.too_large == 1);
+  CHECK_FALSE(h.server.Sent("RETR 1"));
+  CHECK(h.EntryOf("x").stores.size() == 2);
+}
+
+TEST_CASE("an undecodable ledger entry stops only its own message, archived by content") {
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+  h.CorruptLedgerEntry("a");
+  h.server.Add("c", Message(3));
+  SyncReport report;
+  REQUIRE(h.Sync(&report).ok());
+  CHECK(report.ledger_errors == 1);
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "RETR 3", "QUIT"});
+  CHECK(h.StateOf("sha256:" + Sha(Message(1))) == MessageState::kStored);
+  CHECK(h.StateOf("c") == MessageState::kStored);
+  // Nothing overwrote the damaged entry: `popvault doctor` decides about it.
+  LedgerEntry e;
+  CHECK(h.Get("a", &e).code() == Status::Code::kCorruption);
 }
 
 TEST_CASE("a failing audit log is an error, but the committed deletions are still recorded") {
