@@ -3,8 +3,11 @@
 //
 //   connect + authenticate          Pop3Session::Open (warn if CAPA EXPIRE is
 //                                   shorter than the retention policy)
-//   LIST, UIDL                      which messages the server has, how large
-//   classify against the ledger     new -> kSeen; gone from server -> kDeleted;
+//   LIST, UIDL                      which messages the server has, how large;
+//                                   JudgeListing: keyed by UIDL or by content
+//   classify against the ledger     new -> kSeen; gone from server -> kDeleted
+//                                   (audited then if our DELE did it); a deleted
+//                                   UIDL listed again -> kSeen, next generation;
 //                                   over max_message_size -> skipped, reported
 //   for each message not yet stored in every store (pipelined RETR):
 //     RETR -> MessageWriter         SHA-256 + zstd + header capture, streaming
@@ -14,17 +17,20 @@
 //                                   the ledger
 //   for each stored message the plan releases:
 //     Archive::VerifyMessage        read back + SHA-256, in every store
-//   DELE them (pipelined)
+//   mark them (dele_sent_at, synced), DELE them (pipelined)
 //   QUIT                            the server commits the DELEs (`keep`:
 //                                   none; sent during the last commit)
 //   AuditLog::Append                one fsync'd line per committed deletion
 //   Ledger::Write(kDeleted)
 //
 // No DELE is sent for a message whose kStored ledger entry (and the stored
-// objects behind it) are not yet synced, nor in a session whose listing is
+// objects behind it) are not yet synced, nor for one LIST shows with another
+// size than it was archived with, nor in a session whose listing is
 // untrustworthy (duplicate UIDLs, gaps, LIST disagreeing) or that has no
-// UIDL (then messages are keyed by SHA-256, "sha256:<hex>", and every pass
-// downloads them all). Any error drops the connection without QUIT, so the
+// UIDL; there every message is still archived, those without a UIDL that
+// names them by SHA-256 ("sha256:<hex>", downloaded every pass). Each DELE's
+// entry is marked and synced first, so a deletion is audited even if the
+// QUIT reply is lost. Any error drops the connection without QUIT, so the
 // server deletes nothing of that session.
 #pragma once
 
