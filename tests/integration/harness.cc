@@ -25,6 +25,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The fixture whose env the tests read: Dovecot's, or another server's in a binary
+// built for that one (popa3d_tests).
+#ifdef POPVAULT_FIXTURE_ENV_OVERRIDE
+constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV_OVERRIDE;
+#else
+constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV;
+#endif
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream buf;
@@ -50,7 +58,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 const FixtureEnv& FixtureEnv::Get() {
   static const FixtureEnv env = [] {
     FixtureEnv e;
-    std::ifstream in(POPVAULT_FIXTURE_ENV);
+    std::ifstream in(kFixtureEnv);
     for (std::string line; std::getline(in, line);) {
       size_t eq = line.find('=');
       if (eq != std::string::npos) e.vars_[line.substr(0, eq)] = line.substr(eq + 1);
@@ -62,8 +70,7 @@ const FixtureEnv& FixtureEnv::Get() {
 
 std::string FixtureEnv::operator[](const std::string& key) const {
   auto it = vars_.find(key);
-  INFO("fixture env " << POPVAULT_FIXTURE_ENV << " lacks " << key
-                      << " (is the CTest fixture 'dovecot' running?)");
+  INFO("fixture env " << kFixtureEnv << " lacks " << key << " (is its CTest fixture running?)");
   REQUIRE(it != vars_.end());
   return it->second;
 }
