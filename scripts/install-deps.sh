@@ -10,6 +10,7 @@ packages=(
   libvalijson-dev  # header-only JSON Schema validator (config schema)
   libgsasl-dev     # GNU SASL: POP3 AUTH mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-*)
   dovecot-core dovecot-pop3d openssl ca-certificates
+  socat  # tests/fixtures/popa3d.sh: serves popa3d (an inetd-style server) on loopback, and TLS
   python3 procps
   # Single-node Ceph (mon + memstore OSD + RGW) for the S3 plugin's tests
   # (scripts/ceph-rgw.sh); ceph-common brings the ceph/ceph-authtool/monmaptool/
@@ -17,16 +18,34 @@ packages=(
   ceph-mon ceph-osd radosgw ceph-common
 )
 
+# popa3d, a second real POP3 server for the integration tests (tests/fixtures/popa3d.sh). Its
+# package conflicts with dovecot-pop3d (both provide pop3-server), so it is unpacked here,
+# never installed: the fixture runs this binary itself.
+popa3d_dir=/opt/popvault-tests/popa3d
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ] && [ -x "$popa3d_dir/usr/sbin/popa3d" ]; then
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}; run as root (or install them yourself)" >&2
+  echo "install-deps: missing packages: ${missing[*]} (or $popa3d_dir);" \
+    "run as root (or install them yourself)" >&2
   exit 1
+fi
+unpack_popa3d() {
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download -qq popa3d 2>/dev/null) || { apt-get update -qq && (cd "$tmp" && apt-get download -qq popa3d); }
+  mkdir -p "$popa3d_dir"
+  dpkg -x "$tmp"/popa3d_*.deb "$popa3d_dir"
+  rm -rf "$tmp"
+}
+if [ ${#missing[@]} -eq 0 ]; then
+  unpack_popa3d
+  exit 0
 fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
@@ -39,3 +58,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
   trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ -x "$popa3d_dir/usr/sbin/popa3d" ] || unpack_popa3d

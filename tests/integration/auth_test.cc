@@ -10,12 +10,10 @@
 // with its own (user, mechanism) pair, so counting Dovecot's "Login:" lines
 // for that pair is unaffected by tests running in parallel.
 #include <catch2/catch.hpp>
-#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <regex>
 #include <sstream>
-#include <thread>
 
 #include "harness.h"
 
@@ -36,27 +34,13 @@ std::string ReadAll(const std::string& path) {
   return buf.str();
 }
 
-// How often Dovecot's log holds `needle` so far.
-size_t CountInDovecotLog(const std::string& needle) {
-  const std::string log = ReadAll(FixtureEnv::Get()["DOVECOT_LOG"]);
-  size_t n = 0;
-  for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
-  return n;
-}
+// How often Dovecot's log holds `needle`, once the log has settled (every
+// connection closed before this call is in it).
+size_t CountInDovecotLog(const std::string& needle) { return CountOf(SettledDovecotLog(), needle); }
 
 // Dovecot's "Login: user=<USER>, method=METHOD," lines so far.
 size_t DovecotLogins(const std::string& user, const std::string& method) {
   return CountInDovecotLog("Login: user=<" + user + ">, method=" + method + ",");
-}
-
-// Waits (up to 3 s: Dovecot's log process writes asynchronously) until the
-// count reaches `want`; returns the last count seen.
-size_t AwaitLogins(const std::string& user, const std::string& method, size_t want) {
-  size_t n = 0;
-  for (int i = 0; i < 60 && (n = DovecotLogins(user, method)) < want; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return n;
 }
 
 // How the account gets its secret.
@@ -179,7 +163,7 @@ void CheckLogsInWith(const Login& login, const std::string& method) {
   CHECK_THAT(sync.out, Catch::Matchers::Contains(messages + " fetched"));
   CHECK(aws.ws().Archived().size() == std::stoul(messages));
   // Exactly one more login by that mechanism: this one.
-  CHECK(AwaitLogins(login.user, method, before + 1) == before + 1);
+  CHECK(DovecotLogins(login.user, method) == before + 1);
   aws.CheckNoSecrets(sync);
 }
 

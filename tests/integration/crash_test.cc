@@ -1,6 +1,7 @@
 // Crash safety: a sync with delete_after_archive is killed with SIGKILL at
 // each dangerous point and run again. Mail may be delayed, never lost or
-// stored twice: server ∪ archive always covers the original set.
+// stored twice: server ∪ archive always covers the original set, and once the
+// server is empty every store gives back every original message byte for byte.
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <set>
@@ -34,7 +35,7 @@ void CheckNothingLost(const Workspace& ws, const std::vector<ServerMessage>& ori
 
 TEST_CASE("kill -9 at any point of a deleting sync loses and duplicates nothing") {
   FillMailbox("spare5", 30, 5);
-  const std::vector<ServerMessage> original = DumpMailbox("spare5");
+  const std::vector<ServerMessage> original = DumpMailbox("spare5", /*with_bytes=*/true);
   REQUIRE(original.size() >= 30);
   Workspace ws({.user = "spare5", .retention = "delete_after_archive"});
 
@@ -59,6 +60,8 @@ TEST_CASE("kill -9 at any point of a deleting sync loses and duplicates nothing"
   CHECK(DumpMailbox("spare5").empty());
   CheckNothingLost(ws, original);
   CHECK(ws.Archived().size() == original.size());
+  // The ledger says so; the stores must too: the server's copies are gone.
+  ws.CheckStoresHold(original);
 }
 
 }  // namespace

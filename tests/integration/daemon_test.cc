@@ -171,14 +171,16 @@ TEST_CASE("run: archives new mail on schedule, reloads on SIGHUP, stops on SIGTE
   CHECK(o.exit_code == 0);
   CHECK_FALSE(fs::exists(d.pidfile));
   std::ofstream(ws.config()) << good;
-  std::vector<ServerMessage> all = DumpMailbox("daemon1"), more = DumpMailbox("daemon2");
+  std::vector<ServerMessage> all = DumpMailbox("daemon1", /*with_bytes=*/true),
+                             more = DumpMailbox("daemon2", /*with_bytes=*/true);
   all.insert(all.end(), more.begin(), more.end());
   CHECK(Shas(ws.Archived()) == Shas(all));
+  ws.CheckStoresHold(all);
 }
 
 TEST_CASE("run: SIGTERM in the middle of a pass loses nothing and exits 0 promptly") {
   FillMailbox("daemon3", 20, 75);
-  const std::vector<ServerMessage> original = DumpMailbox("daemon3");
+  const std::vector<ServerMessage> original = DumpMailbox("daemon3", /*with_bytes=*/true);
   REQUIRE(original.size() == 20);
   Workspace ws(
       {.user = "daemon3", .retention = "delete_after_archive", .extra = "poll_interval = 1s\n"});
@@ -215,6 +217,7 @@ TEST_CASE("run: SIGTERM in the middle of a pass loses nothing and exits 0 prompt
   REQUIRE(sync.exit_code == 0);
   CHECK(DumpMailbox("daemon3").empty());
   CHECK(Shas(ws.Archived()) == Shas(original));
+  ws.CheckStoresHold(original);  // the server's copies are gone
 }
 
 TEST_CASE("run: honours the server's LOGIN-DELAY") {

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "archive/record.h"
@@ -23,6 +24,14 @@ namespace popvault::testing {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The fixture whose env the tests read: Dovecot's, or another server's in a binary
+// built for that one (popa3d_tests).
+#ifdef POPVAULT_FIXTURE_ENV_OVERRIDE
+constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV_OVERRIDE;
+#else
+constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV;
+#endif
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -49,7 +58,7 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 const FixtureEnv& FixtureEnv::Get() {
   static const FixtureEnv env = [] {
     FixtureEnv e;
-    std::ifstream in(POPVAULT_FIXTURE_ENV);
+    std::ifstream in(kFixtureEnv);
     for (std::string line; std::getline(in, line);) {
       size_t eq = line.find('=');
       if (eq != std::string::npos) e.vars_[line.substr(0, eq)] = line.substr(eq + 1);
@@ -61,8 +70,7 @@ const FixtureEnv& FixtureEnv::Get() {
 
 std::string FixtureEnv::operator[](const std::string& key) const {
   auto it = vars_.find(key);
-  INFO("fixture env " << POPVAULT_FIXTURE_ENV << " lacks " << key
-                      << " (is the CTest fixture 'dovecot' running?)");
+  INFO("fixture env " << kFixtureEnv << " lacks " << key << " (is its CTest fixture running?)");
   REQUIRE(it != vars_.end());
   return it->second;
 }
@@ -122,13 +130,27 @@ std::string Sha256Hex(const std::string& bytes) {
   return Poco::DigestEngine::digestToHex(sha.digest());
 }
 
-std::vector<ServerMessage> DumpMailbox(const std::string& user) {
+std::vector<ServerMessage> DumpMailbox(const std::string& user, bool with_bytes) {
   const FixtureEnv& env = FixtureEnv::Get();
   std::string upper = user;
   for (char& c : upper) c = static_cast<char>(toupper(c));
-  Outcome o = Run({"/usr/bin/python3", POPVAULT_SOURCE_DIR "/tests/tools/pop3_dump.py", "--host",
-                   env["POP3_HOST"], "--port", env["POP3S_PORT"], "--tls", "implicit", "--cafile",
-                   env["CA_FILE"], "--user", user, "--password", env[upper + "_PASSWORD"]});
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   POPVAULT_SOURCE_DIR "/tests/tools/pop3_dump.py",
+                                   "--host",
+                                   env["POP3_HOST"],
+                                   "--port",
+                                   env["POP3S_PORT"],
+                                   "--tls",
+                                   "implicit",
+                                   "--cafile",
+                                   env["CA_FILE"],
+                                   "--user",
+                                   user,
+                                   "--password",
+                                   env[upper + "_PASSWORD"]};
+  const std::string save_dir = with_bytes ? MakeTempDir("dump") : "";
+  if (with_bytes) argv.insert(argv.end(), {"--save-dir", save_dir});
+  Outcome o = Run(argv);
   INFO(o.err);
   REQUIRE(o.exit_code == 0);
   std::vector<ServerMessage> messages;
@@ -139,9 +161,42 @@ std::vector<ServerMessage> DumpMailbox(const std::string& user) {
     std::getline(fields, m.uidl_hex, '\t');
     std::getline(fields, m.sha256, '\t');
     fields >> m.size;
+    // pop3_dump.py numbers the files by message number, 1..n in listing order.
+    if (with_bytes) m.bytes = ReadFile(save_dir + "/" + std::to_string(messages.size() + 1));
     messages.push_back(m);
   }
+  if (with_bytes) fs::remove_all(save_dir);
+  for (const ServerMessage& m : messages) {
+    INFO("message " << m.uidl_hex << " as saved by pop3_dump.py");
+    if (with_bytes) REQUIRE(Sha256Hex(m.bytes) == m.sha256);
+  }
   return messages;
+}
+
+size_t CountOf(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string SettledDovecotLog() {
+  static int barriers = 0;
+  const FixtureEnv& env = FixtureEnv::Get();
+  const std::string user =
+      "log-barrier-" + std::to_string(getpid()) + "-" + std::to_string(++barriers);
+  // Refused (no such user), as intended: only the log line matters.
+  Run({"/usr/bin/python3", POPVAULT_SOURCE_DIR "/tests/tools/pop3_dump.py", "--host",
+       env["POP3_HOST"], "--port", env["POP3S_PORT"], "--tls", "implicit", "--cafile",
+       env["CA_FILE"], "--user", user, "--password", "no-such-user", "--count-only"});
+  const std::string needle = "user=<" + user + ">";
+  std::string log;
+  for (int i = 0; i < 600; ++i) {
+    log = ReadFile(env["DOVECOT_LOG"]);
+    if (log.find(needle) != std::string::npos) return log;
+    usleep(100 * 1000);
+  }
+  FAIL("Dovecot did not log the barrier login " << needle << " within 60 s");
+  return log;
 }
 
 void FillMailbox(const std::string& user, int count, int seed) {
@@ -216,9 +271,48 @@ std::vector<ServerMessage> Workspace::Archived() const {
     std::string uidl;
     REQUIRE(DecodeUidl(row->getValue<std::string>("uidl"), &uidl).ok());
     archived.push_back(ServerMessage{HexOf(uidl), row->getValue<std::string>("sha256"),
-                                     row->getValue<uint64_t>("size")});
+                                     row->getValue<uint64_t>("size"), ""});
   }
   return archived;
+}
+
+void Workspace::CheckStoresHold(const std::vector<ServerMessage>& expected) const {
+  std::map<std::string, const ServerMessage*> by_sha;
+  for (const ServerMessage& m : expected) {
+    INFO("message " << m.uidl_hex << ": the check needs its bytes (DumpMailbox with_bytes)");
+    REQUIRE(m.bytes.size() == m.size);
+    by_sha.emplace(m.sha256, &m);
+  }
+  const std::string out = MakeTempDir("stores");
+  Outcome read = Run({POPVAULT_READ_STORES_TOOL, config_, POPVAULT_PLUGIN_DIR, out});
+  INFO("read_stores: " << read.out << read.err);
+  CHECK(read.exit_code == 0);
+  std::istringstream stores(read.out);
+  int store_count = 0;
+  for (std::string store, objects;
+       std::getline(stores, store, '\t') && std::getline(stores, objects); ++store_count) {
+    INFO("store '" << store << "'");
+    std::set<std::string> held;
+    if (fs::is_directory(out + "/" + store)) {
+      for (const auto& e : fs::directory_iterator(out + "/" + store)) {
+        held.insert(e.path().filename());
+      }
+    }
+    for (const auto& [sha, m] : by_sha) {
+      INFO("message " << m->uidl_hex << " (sha256 " << sha << ", " << m->size << " bytes)");
+      CHECK(held.count(sha) == 1);
+      if (held.count(sha) == 0) continue;
+      const std::string bytes = ReadFile(out + "/" + store + "/" + sha);
+      CHECK(bytes.size() == m->size);
+      CHECK((bytes == m->bytes));  // not printed: may be megabytes
+    }
+    for (const std::string& sha : held) {
+      INFO("store holds " << sha << ", which is not one of the expected messages");
+      CHECK(by_sha.count(sha) == 1);
+    }
+  }
+  fs::remove_all(out);
+  CHECK(store_count > 0);
 }
 
 }  // namespace popvault::testing

@@ -50,11 +50,25 @@ struct ServerMessage {
   std::string uidl_hex;
   std::string sha256;
   uint64_t size = 0;
+  std::string bytes;  // the RETR data; only when asked for (DumpMailbox with_bytes)
 };
 
 // Reads the whole mailbox of fixture user `user` (e.g. "spare1") with
-// tests/tools/pop3_dump.py, which shares no code with popvault.
-std::vector<ServerMessage> DumpMailbox(const std::string& user);
+// tests/tools/pop3_dump.py, which shares no code with popvault. With
+// `with_bytes`, each message's RETR data too.
+std::vector<ServerMessage> DumpMailbox(const std::string& user, bool with_bytes = false);
+
+// Dovecot's log (DOVECOT_LOG) once everything it will log about connections
+// that closed before this call is in it. Dovecot's log process writes up to
+// seconds late, so reading the file right after a run can miss a line (an
+// absence check that cannot fail). The barrier: a login attempt under a user
+// name nobody else uses (refused, ~0.5 s), awaited in the log (up to 60 s).
+// Dovecot logs a connection when it closes, and the barrier's line comes
+// after its refusal, well after every earlier connection closed.
+std::string SettledDovecotLog();
+
+// How often `needle` occurs in `text`.
+size_t CountOf(const std::string& text, const std::string& needle);
 
 // Adds `count` generated quirky messages to a fixture user's Maildir.
 void FillMailbox(const std::string& user, int count, int seed);
@@ -91,6 +105,13 @@ class Workspace {
 
   // `popvault list --json` as (uidl-hex, sha256) per archived message.
   std::vector<ServerMessage> Archived() const;
+
+  // Reads every message object of every store in the config back through
+  // its plugin (tests/integration/read_stores.cc, not the ledger) and checks
+  // that each store holds exactly the distinct messages of `expected` (from
+  // DumpMailbox with bytes), each byte for byte. Run it while no popvault
+  // runs on the workspace (a RocksDB store is one process's).
+  void CheckStoresHold(const std::vector<ServerMessage>& expected) const;
 
  private:
   std::string dir_;

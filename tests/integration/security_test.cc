@@ -14,12 +14,26 @@ namespace popvault::testing {
 namespace {
 
 // Dovecot logs "Login: user=<NAME>" (or "auth failed ... user=<NAME>") for any
-// login attempt that reached it.
+// login attempt that reached it; the log is read once it has settled, so an
+// attempt just made is in it.
 bool DovecotSawLoginAttempt(const std::string& user) {
-  std::ifstream in(FixtureEnv::Get()["DOVECOT_LOG"]);
-  std::stringstream log;
-  log << in.rdbuf();
-  return log.str().find("user=<" + user + ">") != std::string::npos;
+  return SettledDovecotLog().find("user=<" + user + ">") != std::string::npos;
+}
+
+// Dovecot's successful logins of `user` so far ("Login: user=<USER>,").
+size_t DovecotLogins(const std::string& user) {
+  return CountOf(SettledDovecotLog(), "Login: user=<" + user + ">,");
+}
+
+// Syncs `ws` and expects success with exactly one login of its user more in
+// Dovecot's log. Each test logging in uses its own user, so a login another
+// test made (earlier or in parallel) cannot stand in for this one.
+void CheckSyncLogsIn(const Workspace& ws, const std::string& user) {
+  const size_t before = DovecotLogins(user);
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  CHECK(sync.exit_code == 0);
+  CHECK(DovecotLogins(user) == before + 1);
 }
 
 // Runs a sync for `account` that must fail with `expected` in its error and
@@ -72,18 +86,14 @@ TEST_CASE("a pinned certificate is trusted instead of the CA chain and the host 
   const std::string wrong_ca = FixtureEnv::Get()["WRONG_CA_FILE"];
   // Implicit TLS, at an address the certificate does not name, with a CA
   // that did not sign it.
-  Workspace implicit({.user = "spare4",
-                      .host = FixtureEnv::Get()["POP3_WRONG_NAME_HOST"],
-                      .ca_file = wrong_ca,
-                      .extra = pin});
-  Outcome sync = implicit.Popvault("sync");
-  INFO(sync.out << sync.err);
-  CHECK(sync.exit_code == 0);
-  Workspace starttls({.user = "spare4", .tls = "starttls", .ca_file = wrong_ca, .extra = pin});
-  Outcome stls_sync = starttls.Popvault("sync");
-  INFO(stls_sync.out << stls_sync.err);
-  CHECK(stls_sync.exit_code == 0);
-  CHECK(DovecotSawLoginAttempt("spare4"));
+  CheckSyncLogsIn(Workspace({.user = "spare4",
+                             .host = FixtureEnv::Get()["POP3_WRONG_NAME_HOST"],
+                             .ca_file = wrong_ca,
+                             .extra = pin}),
+                  "spare4");
+  CheckSyncLogsIn(
+      Workspace({.user = "spare4", .tls = "starttls", .ca_file = wrong_ca, .extra = pin}),
+      "spare4");
 }
 
 TEST_CASE("a wrong pinned fingerprint is refused before login, naming the one seen") {
@@ -99,16 +109,12 @@ TEST_CASE("a password is never sent without TLS unless the account allows it") {
   CheckRefusedBeforeLogin({.user = "spare3", .tls = "none"}, "allow_plaintext_auth");
 }
 
+// spare8, not spare4: the pin test's logins must not count for this one.
 TEST_CASE("the same settings with the right CA and name log in (control for the tests above)") {
-  Workspace ws({.user = "spare4", .tls = "starttls", .host = "localhost"});
-  Outcome sync = ws.Popvault("sync");
-  INFO(sync.out << sync.err);
-  CHECK(sync.exit_code == 0);
-  CHECK(DovecotSawLoginAttempt("spare4"));
-  Workspace plain({.user = "spare4", .tls = "none", .extra = "allow_plaintext_auth = true\n"});
-  Outcome plain_sync = plain.Popvault("sync");
-  INFO(plain_sync.out << plain_sync.err);
-  CHECK(plain_sync.exit_code == 0);
+  CheckSyncLogsIn(Workspace({.user = "spare8", .tls = "starttls", .host = "localhost"}), "spare8");
+  CheckSyncLogsIn(
+      Workspace({.user = "spare8", .tls = "none", .extra = "allow_plaintext_auth = true\n"}),
+      "spare8");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 usage: pop3_dump.py --host H --port P --user U --password PW
                     [--tls none|implicit|starttls] [--cafile F] [--count-only] [--delete-all]
+                    [--save-dir DIR]
 
 Prints one line per message, in message-number order:
   <hex of the UIDL bytes>\t<sha256 of the RETR data>\t<length of the RETR data>
@@ -10,7 +11,8 @@ The RETR data is exactly what is on the wire between the +OK line and the final 
 with the byte-stuffing dot removed from lines that start with "." (RFC 1939 §3); it
 therefore always ends in CRLF (Dovecot adds one if the stored message lacks it).
 --count-only prints just the message count (and still logs in, which pre-warms Dovecot's
-index); --delete-all marks every message deleted and QUITs.
+index); --delete-all marks every message deleted and QUITs. --save-dir also writes each
+message's RETR data to DIR/<message number>, so a test can compare archived bytes with it.
 
 poplib is not used on purpose: it drops bare CR/LF information when it strips line endings
 and refuses lines longer than 2048 octets, so it cannot be byte exact.
@@ -106,6 +108,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=60)
     ap.add_argument("--count-only", action="store_true")
     ap.add_argument("--delete-all", action="store_true")
+    ap.add_argument("--save-dir")
     args = ap.parse_args()
 
     c = connect(args)
@@ -127,6 +130,9 @@ def main():
         for num, uidl in uidls:
             c.cmd(f"RETR {num}")
             data = c.multiline()
+            if args.save_dir:
+                with open(f"{args.save_dir}/{num}", "wb") as f:
+                    f.write(data)
             out.write(f"{uidl.hex()}\t{hashlib.sha256(data).hexdigest()}\t{len(data)}\n")
     c.cmd("QUIT")
     return 0

@@ -1,7 +1,8 @@
 // The AWS Signature V4 test suite, read at run time from the shared test
 // data beside the clone (../shared/testdata/aws-sigv4; never copied into the
 // repository; POPVAULT_SIGV4_TESTDATA overrides). Missing data prints
-// "SKIPPED:" (CTest's SKIP_REGULAR_EXPRESSION) instead of passing silently.
+// "SKIPPED:" (CTest's SKIP_REGULAR_EXPRESSION) instead of passing silently,
+// and under CI=true it fails: there a skip would hide a wrong data path.
 //
 // Cases that do not apply to S3, whose signer this is:
 // - normalize-path/*: generic services normalise "/a/../b", "//"; S3 must
@@ -30,10 +31,7 @@ const SigV4Scope kScope{"20150830T123600Z", "us-east-1", "service"};
 
 fs::path DataDir() {
   if (const char* dir = std::getenv("POPVAULT_SIGV4_TESTDATA")) return dir;
-  // tests/unit/s3/<this file> -> the project source dir -> ../shared/...
-  const fs::path project =
-      fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
-  return project / ".." / "shared" / "testdata" / "aws-sigv4";
+  return POPVAULT_SIGV4_TESTDATA_DIR;  // tests/CMakeLists.txt: ../shared/... beside the clone
 }
 
 std::string Slurp(const fs::path& path) {
@@ -112,6 +110,12 @@ std::string SignatureOf(const std::string& authz) {
 TEST_CASE("SigV4 test suite vectors") {
   const fs::path root = DataDir();
   if (!fs::is_directory(root)) {
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string(ci) == "true") {
+      FAIL("AWS SigV4 test data not found at " << root.string()
+                                               << " (CI=true: a skip would count as a pass; set "
+                                                  "POPVAULT_SIGV4_TESTDATA)");
+    }
     std::cout << "SKIPPED: AWS SigV4 test data not found at " << root.string() << "\n";
     return;
   }
