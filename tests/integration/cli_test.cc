@@ -1,5 +1,7 @@
 // The commands as a user runs them: which options each takes (a wrong one is
-// a usage error, never ignored), and purge.
+// a usage error, never ignored), export from every store of an account into
+// a directory it cannot be tricked into writing outside of, and purge.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -8,7 +10,9 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 
+#include "archive/record.h"
 #include "harness.h"
 
 namespace popvault::testing {
@@ -16,6 +20,13 @@ namespace {
 
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
 
 // A filesystem store named "tree" under the workspace.
 constexpr const char* kTreeStore = "[store.tree]\nplugin = filesystem\npath = tree\n\n";
@@ -44,6 +55,29 @@ std::set<std::string> Shas(const std::vector<ServerMessage>& messages) {
   std::set<std::string> shas;
   for (const ServerMessage& m : messages) shas.insert(m.sha256);
   return shas;
+}
+
+std::string MessageFile(const std::string& tree, const std::string& sha256) {
+  return tree + "/messages/" + sha256.substr(0, 2) + "/" + sha256 + ".zst";
+}
+
+// Removes every record of `sha256` from a filesystem store's account tree.
+void RemoveRecords(const std::string& tree, const std::string& account, const std::string& sha) {
+  int removed = 0;
+  for (const auto& e : fs::directory_iterator(tree + "/records/" + account)) {
+    if (ReadFile(e.path()).find("\"" + sha + "\"") != std::string::npos) {
+      fs::remove(e.path());
+      ++removed;
+    }
+  }
+  REQUIRE(removed > 0);
+}
+
+// The permission bits of `path` itself (not of what a symlink names); 0 if
+// there is nothing there.
+mode_t ModeOf(const std::string& path) {
+  struct stat st {};
+  return lstat(path.c_str(), &st) == 0 ? st.st_mode & 07777 : 0;
 }
 
 // Puts `count` small messages into fixture user `user`'s mailbox, each unique
@@ -140,6 +174,97 @@ TEST_CASE("each command takes only its own options, each once, with a value") {
     INFO(c.command << ": " << o.out << o.err);
     CHECK(o.exit_code == 0);
   }
+}
+
+// ---- Export ----
+
+// One fixture mailbox archived into two stores, tree (filesystem) first, then
+// damaged in ways export must see through, or at least name.
+TEST_CASE(
+    "export reads every store of the account, checks what is there and names what it could not "
+    "export") {
+  const std::vector<ServerMessage> server = DumpMailbox("generated");
+  std::vector<ServerMessage> distinct;  // the mailbox has messages with the same content
+  std::set<std::string> seen;
+  for (const ServerMessage& m : server) {
+    if (seen.insert(m.sha256).second) distinct.push_back(m);
+  }
+  REQUIRE(distinct.size() >= 5);
+  Workspace::Account account{
+      .user = "generated", .stores = "tree, local", .store_sections = kTreeStore};
+  Workspace ws(account);
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  REQUIRE(sync.exit_code == 0);
+  const std::string tree = ws.dir() + "/tree";
+
+  // only_second: neither record nor object in tree (the first store).
+  const ServerMessage only_second = distinct[0];
+  fs::remove(MessageFile(tree, only_second.sha256));
+  RemoveRecords(tree, "generated", only_second.sha256);
+  // damaged_first: tree's copy is other bytes; local's is intact.
+  const ServerMessage damaged_first = distinct[1];
+  std::ofstream(MessageFile(tree, damaged_first.sha256), std::ios::trunc) << "not zstd";
+  // lost: gone from tree, damaged in local: it cannot be exported.
+  const ServerMessage lost = distinct[2];
+  fs::remove(MessageFile(tree, lost.sha256));
+  Outcome corrupt = Run({POPVAULT_CORRUPT_TOOL, ws.dir() + "/archive", lost.sha256});
+  INFO(corrupt.err);
+  REQUIRE(corrupt.exit_code == 0);
+
+  const std::string out = ws.dir() + "/export";
+  const std::string dir = out + "/generated";
+  fs::create_directories(dir);
+  // stale: an earlier export's file that is not (any longer) the message.
+  const ServerMessage stale = distinct[3];
+  std::ofstream(dir + "/" + stale.sha256 + ".eml") << "Subject: something else\r\n\r\n";
+  // planted: symlinks where export might write its temporary file.
+  const ServerMessage planted = distinct[4];
+  const std::string victim = ws.dir() + "/victim";
+  std::ofstream(victim) << "precious";
+  fs::create_symlink(victim, dir + "/" + planted.sha256 + ".eml.tmp");
+  fs::create_symlink(victim, dir + "/." + planted.sha256 + ".eml.tmp");
+
+  const mode_t old_umask = umask(0);  // what export creates is private regardless
+  Outcome exported = ws.Popvault("export", {"--output", out});
+  umask(old_umask);
+  INFO(exported.out << exported.err);
+  CHECK(exported.exit_code == 1);
+
+  for (const ServerMessage& m : server) {
+    const std::string path = dir + "/" + m.sha256 + ".eml";
+    INFO("message " << m.sha256);
+    if (m.sha256 == lost.sha256) {
+      CHECK_FALSE(fs::exists(path));
+      continue;
+    }
+    CHECK(fs::is_regular_file(fs::symlink_status(path)));
+    CHECK(Sha256Hex(ReadFile(path)) == m.sha256);
+    CHECK(ModeOf(path) == 0600);
+  }
+  CHECK(ReadFile(victim) == "precious");
+  CHECK_THAT(exported.err, Contains(stale.sha256 + ".eml"));
+  CHECK_THAT(exported.err, Contains("rewritten"));
+  std::string uidl;
+  for (size_t i = 0; i + 1 < lost.uidl_hex.size(); i += 2) {
+    uidl += static_cast<char>(std::stoi(lost.uidl_hex.substr(i, 2), nullptr, 16));
+  }
+  CHECK_THAT(exported.err, Contains("not exported: account 'generated' uidl " + EncodeUidl(uidl) +
+                                    " sha256 " + lost.sha256));
+  CHECK_THAT(exported.out, Contains("1 not exported"));
+
+  // Directories export creates are 0700 whatever the umask.
+  const std::string fresh = ws.dir() + "/fresh/export";
+  umask(0);
+  Outcome again = ws.Popvault("export", {"--output", fresh});
+  umask(old_umask);
+  INFO(again.out << again.err);
+  CHECK(again.exit_code == 1);
+  CHECK(ModeOf(ws.dir() + "/fresh") == 0700);
+  CHECK(ModeOf(fresh) == 0700);
+  CHECK(ModeOf(fresh + "/generated") == 0700);
+  CHECK(Sha256Hex(ReadFile(fresh + "/generated/" + only_second.sha256 + ".eml")) ==
+        only_second.sha256);
 }
 
 // ---- Purge ----
