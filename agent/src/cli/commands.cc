@@ -4,7 +4,6 @@
 #include <Poco/JSON/Parser.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <future>
 #include <iostream>
@@ -113,75 +112,6 @@ Status FindMessage(Context& ctx, const std::string& id, std::string* sha256, Arc
   return Status::OK();
 }
 
-// Writes a file atomically: a temporary name, then rename, so an interrupted
-// export never leaves a partial .eml behind.
-class FileSink : public ByteSink {
- public:
-  explicit FileSink(const std::string& path) : path_(path), tmp_(path + ".tmp") {
-    file_ = std::fopen(tmp_.c_str(), "wb");
-  }
-  ~FileSink() override {
-    if (file_ != nullptr) std::fclose(file_);
-    std::remove(tmp_.c_str());
-  }
-  Status Append(const char* data, size_t n) override {
-    if (file_ == nullptr || std::fwrite(data, 1, n, file_) != n) {
-      return Status::IOError("cannot write " + tmp_);
-    }
-    return Status::OK();
-  }
-  Status Commit() {
-    bool ok = file_ != nullptr && std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      return Status::IOError("cannot write " + path_);
-    }
-    return Status::OK();
-  }
-
- private:
-  std::string path_, tmp_;
-  std::FILE* file_ = nullptr;
-};
-
-// Exports one message from the first of `archives` that has an intact copy.
-Status ExportMessage(const std::vector<Archive*>& archives, const std::string& sha256,
-                     const std::string& path) {
-  Status s = Status::NotFound("message " + sha256 + " is in none of the account's stores");
-  for (Archive* archive : archives) {
-    FileSink file(path);
-    s = archive->ReadMessage(sha256, file);
-    if (s.ok()) return file.Commit();
-  }
-  return s;
-}
-
-Status ExportAccount(Context& ctx, const AccountConfig& account, const std::string& dir,
-                     uint64_t* exported, uint64_t* failed) {
-  std::vector<Archive*> archives;
-  for (const std::string& name : account.stores) {
-    Archive* archive = nullptr;
-    POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(name, &archive));
-    archives.push_back(archive);
-  }
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::IOError("cannot create " + dir + ": " + ec.message());
-  Status list_status = archives.front()->ListRecords(account.name, [&](const ArchiveRecord& r) {
-    std::string path = dir + "/" + r.sha256 + ".eml";
-    if (std::filesystem::exists(path)) return true;  // same content under another UIDL
-    Status s = ExportMessage(archives, r.sha256, path);
-    if (!s.ok()) {
-      std::cerr << "popvault: account '" << account.name << "': " << s.ToString() << "\n";
-      ++*failed;
-    } else if (++*exported % 1000 == 0) {
-      std::cerr << "popvault: exported " << *exported << " messages\n";
-    }
-    return true;
-  });
-  return list_status.WithContext("account '" + account.name + "'");
-}
-
 }  // namespace
 
 // Pop3Session::Open on a thread of its own, started at construction; the
@@ -285,19 +215,6 @@ int Cat(Context& ctx, const Args& args) {
     return 1;
   }
   return 0;
-}
-
-int Export(Context& ctx, const Args& args) {
-  std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  uint64_t exported = 0, failed = 0;
-  for (size_t i = 0; s.ok() && i < accounts.size(); ++i) {
-    s = ExportAccount(ctx, *accounts[i], args.output + "/" + accounts[i]->name, &exported, &failed);
-  }
-  std::cout << exported << " message(s) exported to " << args.output << ", " << failed
-            << " failed\n";
-  if (!s.ok()) std::cerr << "popvault: " << s.ToString() << "\n";
-  return s.ok() && failed == 0 ? 0 : 1;
 }
 
 int CheckConfig(const Args& args) {

@@ -61,7 +61,6 @@ class Context {
 int Sync(Context& ctx, const Args& args);
 int List(Context& ctx, const Args& args);
 int Cat(Context& ctx, const Args& args);
-int Export(Context& ctx, const Args& args);
 int CheckConfig(const Args& args);
 // `popvault run`: the daemon (run_command.cc). Takes the raw arguments, since
 // Poco's ServerApplication parses some of them; prints `usage` on misuse.
@@ -69,6 +68,9 @@ int Run(int argc, char** argv, const char* usage);
 // retention_command.cc: what sync would delete from the servers (--dry-run
 // only; without it, a usage error).
 int Retention(Context& ctx, const Args& args);
+// export_command.cc: every message of the accounts' stores to
+// args.output/ACCOUNT/SHA256.eml; 1 if any could not be exported (each named).
+int Export(Context& ctx, const Args& args);
 // purge_command.cc: removes archived mail past its account's
 // archive_retention_days from the stores (--dry-run: only lists it).
 int Purge(Context& ctx, const Args& args);
