@@ -10,7 +10,9 @@
 namespace popvault {
 namespace {
 
-constexpr size_t kMaxNamedUidls = 5;  // the warning names this many repeated UIDLs
+// The warning names every repeated UIDL up to this many (an admin compares
+// them with the mailbox), and counts the rest.
+constexpr size_t kMaxNamedUidls = 1000;
 
 bool ByMsgno(const UidlEntry& x, const UidlEntry& y) { return x.msgno < y.msgno; }
 
