@@ -135,8 +135,14 @@ class FaultyStorage : public testing::ForwardingStorage {
   std::atomic<int> syncs = 0;     // successful Syncs (group commits run on a thread)
   std::function<void()> on_sync;  // runs at the start of each Sync, on its thread
 
+  int fail_put_after = -1;  // with >= 0, Puts fail once this many succeeded
+  int puts = 0;
+
   Status Put(const std::string& key, ByteSource& src) override {
-    if (fail_put) return Status::IOError("disk full");
+    if (fail_put || (fail_put_after >= 0 && puts >= fail_put_after)) {
+      return Status::IOError("disk full");
+    }
+    ++puts;
     return ForwardingStorage::Put(key, src);
   }
   Status Sync() override {
@@ -462,6 +468,26 @@ TEST_CASE("a failed store sync keeps the ledger at seen and sends no DELE") {
   h.storage_->fail_sync = false;
   REQUIRE(h.Sync().ok());
   CHECK(h.server.messages.empty());
+}
+
+TEST_CASE("a store failing mid-batch costs only its own copies: the healthy store commits") {
+  Harness h;
+  FaultyStorage* offsite = h.AddStore("offsite");
+  for (int i = 1; i <= 4; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
+  offsite->fail_put_after = 2;  // message 1's object and record, then "disk full"
+  Status s = h.Sync();
+  CHECK(s.code() == Status::Code::kIOError);
+  CHECK(h.server.CountPrefix("RETR") == 4);  // the pass goes on for the healthy store
+  CHECK(h.server.CountPrefix("DELE") == 0);
+  for (int i = 1; i <= 4; ++i) {
+    const LedgerEntry e = h.EntryOf("uid-" + std::to_string(i));
+    CHECK(e.state == MessageState::kStored);
+    CHECK(e.stores == std::vector<std::string>{"local"});  // offsite's copies were never synced
+  }
+  offsite->fail_put_after = -1;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.messages.empty());
+  CHECK(h.EntryOf("uid-3").stores == std::vector<std::string>{"local", "offsite"});
 }
 
 TEST_CASE("a connection lost mid-RETR keeps what was stored before it, and deletes nothing") {
