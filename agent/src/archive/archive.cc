@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "archive/message_writer.h"
@@ -44,6 +45,27 @@ std::string KeySafeUidl(const std::string& uidl) {
   }
   if (out.size() <= kMaxKeySafeUidl) return out;
   return "_H" + Sha256::Hex(uidl);
+}
+
+// Whether `key` is a key of the record whose generation-0 key is `plain`
+// ("records/<account>/<key-safe uidl>.json"): `plain` itself (generation 0) or
+// "<plain without .json>.<N>.json", N >= 1 in decimal without a leading zero.
+bool RecordGeneration(const std::string& key, const std::string& plain, uint64_t* generation) {
+  *generation = 0;
+  if (key == plain) return true;
+  static constexpr std::string_view kJson = ".json";
+  const size_t stem = plain.size() - kJson.size();
+  if (key.size() <= plain.size() + 1 || key.compare(0, stem, plain, 0, stem) != 0 ||
+      key[stem] != '.' || !key.ends_with(kJson)) {
+    return false;
+  }
+  const std::string digits = key.substr(stem + 1, key.size() - kJson.size() - stem - 1);
+  if (digits.empty() || digits.size() > 19 || digits[0] == '0' ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return false;
+  }
+  *generation = std::stoull(digits);
+  return true;
 }
 
 class BoundedStringSink : public ByteSink {
@@ -412,6 +434,11 @@ Status Archive::Fetch(const std::string& sha256, ByteSink* out, uint64_t* compre
 
 Status Archive::ListRecords(const std::string& account,
                             const std::function<bool(const ArchiveRecord&)>& fn) {
+  return ListStoredRecords(account, [&](const StoredRecord& stored) { return fn(stored.record); });
+}
+
+Status Archive::ListStoredRecords(const std::string& account,
+                                  const std::function<bool(const StoredRecord&)>& fn) {
   if (!account.empty() && !IsValidAccountName(account)) {
     return Status::InvalidArgument("store " + name_ + ": bad account name \"" + account + "\"");
   }
@@ -432,14 +459,15 @@ Status Archive::ListRecords(const std::string& account,
     const Status s = storage_->Get(key, json);
     if (s.code() == Status::Code::kNotFound) continue;  // removed since List
     POPVAULT_RETURN_IF_ERROR(s.WithContext(context));
-    ArchiveRecord record;
-    const Status parsed = RecordFromJson(json.data(), &record);
+    StoredRecord stored{key, 0, {}};
+    const Status parsed = RecordFromJson(json.data(), &stored.record);
     if (!parsed.ok()) return Status::Corruption(context + ": " + parsed.message());
-    if (RecordKey(record.account, record.uidl) != key) {
+    const ArchiveRecord& record = stored.record;
+    if (!RecordGeneration(key, RecordKey(record.account, record.uidl), &stored.generation)) {
       return Status::Corruption(context + ": holds the record of account " + record.account +
                                 " UIDL " + EncodeUidl(record.uidl));
     }
-    if (!fn(record)) break;
+    if (!fn(stored)) break;
   }
   return Status::OK();
 }

@@ -71,10 +71,26 @@ class Archive {
   Status ReadMessage(const std::string& sha256, ByteSink& sink);
 
   // Calls fn for each record of `account` (all accounts if empty), in key
-  // order, until fn returns false. A record that does not parse, or that sits
-  // under another record's key, is Corruption naming the key.
+  // order, until fn returns false: every generation (see StoredRecord). A
+  // record that does not parse, or that sits under another record's key, is
+  // Corruption naming the key.
   Status ListRecords(const std::string& account,
                      const std::function<bool(const ArchiveRecord&)>& fn);
+
+  // A record as the store holds it. Generation 0 is the record under
+  // RecordKey(account, uidl), the one the ledger entry stands for; N >= 1 is
+  // "records/<account>/<key-safe uidl>.<N>.json" (N decimal, no leading
+  // zero): an earlier message under a UIDL the server reused, superseded but
+  // kept. The key-safe form holds no '.', so the key parses either way.
+  struct StoredRecord {
+    std::string key;
+    uint64_t generation = 0;
+    ArchiveRecord record;
+  };
+
+  // As ListRecords, with each record's key and generation.
+  Status ListStoredRecords(const std::string& account,
+                           const std::function<bool(const StoredRecord&)>& fn);
 
   // Calls fn(sha256) for every stored message whose SHA-256 (lowercase hex)
   // starts with `prefix`, which must be at least 2 hex digits.
