@@ -20,6 +20,17 @@
 //
 // Errors: methods return Status; they never throw. NotFound is returned only
 // where documented below.
+//
+// Failure: an IOError may leave the instance failed for good ("sticky"): a
+// filesystem store after a failed fsync, a RocksDB store after a background
+// error such as a full disk. A backend need not recover by itself, and after
+// a failed Sync it must not claim durability again: every later Sync of that
+// instance fails too (a retried fsync can report success for data the kernel
+// already dropped). The remedy is the agent's: it stops using an instance
+// that returned IOError and opens the store again, destroying the old
+// instance first (the daemon does so with backoff: daemon/store_keeper.h).
+// No other code (NotFound, Corruption, InvalidArgument) says anything about
+// the instance.
 #pragma once
 
 #include <functional>

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <sstream>
+#include <string_view>
 #include <vector>
 
 #include "archive/message_writer.h"
@@ -432,6 +433,11 @@ Status Archive::Fetch(const std::string& sha256, ByteSink* out, uint64_t* compre
 
 Status Archive::ListRecords(const std::string& account,
                             const std::function<bool(const ArchiveRecord&)>& fn) {
+  return ListStoredRecords(account, [&](const StoredRecord& stored) { return fn(stored.record); });
+}
+
+Status Archive::ListStoredRecords(const std::string& account,
+                                  const std::function<bool(const StoredRecord&)>& fn) {
   if (!account.empty() && !IsValidAccountName(account)) {
     return Status::InvalidArgument("store " + name_ + ": bad account name \"" + account + "\"");
   }
@@ -452,15 +458,17 @@ Status Archive::ListRecords(const std::string& account,
     const Status s = storage_->Get(key, json);
     if (s.code() == Status::Code::kNotFound) continue;  // removed since List
     POPVAULT_RETURN_IF_ERROR(s.WithContext(context));
-    ArchiveRecord record;
-    const Status parsed = RecordFromJson(json.data(), &record);
+    StoredRecord stored{key, 0, {}};
+    const Status parsed = RecordFromJson(json.data(), &stored.record);
     if (!parsed.ok()) return Status::Corruption(context + ": " + parsed.message());
-    record.generation = GenerationOfRecordKey(key);
+    stored.record.generation = GenerationOfRecordKey(key);
+    stored.generation = stored.record.generation;
+    const ArchiveRecord& record = stored.record;
     if (RecordKey(record.account, record.uidl, record.generation) != key) {
       return Status::Corruption(context + ": holds the record of account " + record.account +
                                 " UIDL " + EncodeUidl(record.uidl));
     }
-    if (!fn(record)) break;
+    if (!fn(stored)) break;
   }
   return Status::OK();
 }

@@ -73,11 +73,28 @@ class Archive {
   Status ReadMessage(const std::string& sha256, ByteSink& sink);
 
   // Calls fn for each record of `account` (all accounts if empty), in key
-  // order, until fn returns false; each record's generation is read from its
-  // key. A record that does not parse, or that sits under another record's
-  // key, is Corruption naming the key.
+  // order, until fn returns false: every generation, each record's read from
+  // its key (see StoredRecord). A record that does not parse, or that sits
+  // under another record's key, is Corruption naming the key.
   Status ListRecords(const std::string& account,
                      const std::function<bool(const ArchiveRecord&)>& fn);
+
+  // A record as the store holds it, under RecordKey(account, uidl,
+  // generation): generation 0 is the first message under its UIDL, N >= 1
+  // ("records/<account>/<key-safe uidl>.<N>.json", N decimal, no leading
+  // zero) a later one under a UIDL the server reused. The ledger entry stands
+  // for the generation it names (its record.generation); the others are
+  // superseded but kept. The key-safe form holds no '.', so the key parses
+  // either way.
+  struct StoredRecord {
+    std::string key;
+    uint32_t generation = 0;
+    ArchiveRecord record;
+  };
+
+  // As ListRecords, with each record's key and generation.
+  Status ListStoredRecords(const std::string& account,
+                           const std::function<bool(const StoredRecord&)>& fn);
 
   // Calls fn(sha256) for every stored message whose SHA-256 (lowercase hex)
   // starts with `prefix`, which must be at least 2 hex digits.

@@ -62,7 +62,16 @@ struct Daemon::Job {
 Daemon::Daemon(const Config& config, const DaemonOptions& options)
     : options_(options),
       spool_dir_(config.state_dir + "/spool"),
+      config_path_(config.path),
       config_(config),
+      stores_([this](const StoreConfig& store, std::unique_ptr<Storage>* storage) {
+        // The loader reads only the main file's path from the config (relative
+        // plugin paths, error locations); it is the same across reloads.
+        Config where;
+        where.path = config_path_;
+        std::lock_guard<std::mutex> lock(loader_mu_);
+        return loader_->OpenStorage(where, store, storage);
+      }),
       scheduler_([this] { return std::uniform_real_distribution<double>(0, 1)(random_); }),
       random_(std::random_device{}()) {}
 
@@ -103,20 +112,13 @@ uint16_t Daemon::metrics_port() const { return http_ ? http_->port() : 0; }
 Status Daemon::OpenStores(const Config& config) {
   for (const StoreConfig& store : config.stores) {
     const StoreConfig* running = config_.FindStore(store.name);
-    if (stores_.count(store.name) && running != nullptr && !SameStore(*running, store)) {
+    if (stores_.Has(store.name) && running != nullptr && !SameStore(*running, store)) {
       return Status::InvalidArgument("[store." + store.name +
                                      "] changed: restart popvault to apply it");
     }
   }
   for (const StoreConfig& store : config.stores) {
-    if (stores_.count(store.name)) continue;
-    std::unique_ptr<Storage> storage;
-    POPVAULT_RETURN_IF_ERROR(loader_->OpenStorage(config, store, &storage));
-    auto archive =
-        std::make_shared<Archive>(store.name, std::move(storage), store.compression_level);
-    Status s = archive->EnableDictionaries(store.dictionary_train_after);
-    if (!s.ok()) Log().warning("%s; compressing without a dictionary", s.ToString());
-    stores_[store.name] = std::move(archive);
+    POPVAULT_RETURN_IF_ERROR(stores_.Open(store));
   }
   return Status::OK();
 }
@@ -145,6 +147,9 @@ void Daemon::Start() {
 
 Status Daemon::Reload(const Config& next) {
   std::lock_guard<std::mutex> lock(mu_);
+  // Whatever becomes of the new config: an admin who freed the disk reloads.
+  stores_.ReopenFailedNow(StoreKeeper::Clock::now());
+  wake_.notify_all();
   Config merged = next;
   std::vector<std::string> restart_only = RestartOnlyChanges(config_, next);
   for (const std::string& key : restart_only) {
@@ -166,18 +171,27 @@ Status Daemon::Reload(const Config& next) {
 void Daemon::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
+    // Outside mu_: closing and opening a store can take seconds.
+    lock.unlock();
+    stores_.ReopenDue(StoreKeeper::Clock::now());
+    lock.lock();
+    if (stopping_) break;
     std::optional<std::string> name = scheduler_.TakeDue(Scheduler::Clock::now());
     if (!name) {
       std::optional<Scheduler::Time> next = scheduler_.NextDue();
+      std::optional<StoreKeeper::Time> reopen = stores_.NextDue();
+      if (reopen && (!next || *reopen < *next)) next = reopen;
       next ? (void)wake_.wait_until(lock, *next) : wake_.wait(lock);
       continue;
     }
     Job job;
     job.account = *config_.FindAccount(*name);
-    for (const std::string& store : job.account.stores) job.stores.push_back(stores_.at(store));
+    for (const std::string& store : job.account.stores) job.stores.push_back(stores_.Get(store));
     ++running_;
     lock.unlock();
     Scheduler::Outcome outcome = RunPass(job);
+    job.stores.clear();  // lets a failed store close for its reopen
+    stores_.Check(StoreKeeper::Clock::now());
     lock.lock();
     --running_;
     scheduler_.Finish(*name, outcome, Scheduler::Clock::now());

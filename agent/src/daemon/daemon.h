@@ -1,6 +1,7 @@
 // Daemon: the long-running archiver behind `popvault run`. Owns the ledger,
-// the plugin loader and every store (opened once, up front, shared by all
-// passes: Ledger and Archive are thread-safe), a Scheduler, a pool of
+// the plugin loader and every store (opened up front, shared by all passes:
+// Ledger and Archive are thread-safe; a store that fails for good is reopened
+// with backoff, or at once on SIGHUP: StoreKeeper), a Scheduler, a pool of
 // max_concurrent_accounts worker threads that run SyncAccount, the Metrics
 // and the optional HTTP endpoint.
 //
@@ -27,6 +28,7 @@
 #include "daemon/metrics.h"
 #include "daemon/metrics_server.h"
 #include "daemon/scheduler.h"
+#include "daemon/store_keeper.h"
 #include "ledger/ledger.h"
 #include "plugin_loader/plugin_loader.h"
 #include "retention/audit_log.h"
@@ -54,7 +56,9 @@ class Daemon {
   // Starts the workers and the HTTP endpoint; every account is due at once.
   void Start();
 
-  // Applies a new config: accounts added, removed or changed take effect at
+  // Makes every failed store due for its reopen at once (SIGHUP), whatever
+  // becomes of the new config; then applies it: accounts added, removed or
+  // changed take effect at
   // their next pass (a pass in flight finishes with the old settings); new
   // stores are opened. A store whose settings changed is rejected
   // (InvalidArgument, nothing applied): its open handle cannot be swapped
@@ -89,13 +93,15 @@ class Daemon {
   Scheduler::Outcome RunPass(const Job& job);
 
   const DaemonOptions options_;
-  const std::string spool_dir_;  // <state_dir>/spool; state_dir needs a restart
-  Config config_;                // the running config; guarded by mu_ after Start
+  const std::string spool_dir_;    // <state_dir>/spool; state_dir needs a restart
+  const std::string config_path_;  // the main config file; the same across reloads
+  Config config_;                  // the running config; guarded by mu_ after Start
   std::unique_ptr<Ledger> ledger_;
   std::unique_ptr<AuditLog> audit_log_;  // committed deletions; opened with the ledger
   // Declared before stores_, so the stores (plugin code) are destroyed first.
   std::unique_ptr<PluginLoader> loader_;
-  std::map<std::string, std::shared_ptr<Archive>> stores_;  // by store name; mu_
+  std::mutex loader_mu_;  // the loader is not thread-safe; stores reopen on workers
+  StoreKeeper stores_;
   Metrics metrics_;
   std::unique_ptr<MetricsServer> http_;
 

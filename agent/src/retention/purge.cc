@@ -1,6 +1,7 @@
 #include "retention/purge.h"
 
 #include <unordered_map>
+#include <unordered_set>
 
 namespace popvault {
 namespace {
@@ -38,19 +39,101 @@ std::vector<std::string> UnreferencedAfter(const std::vector<LedgerEntry>& expir
   return out;
 }
 
-// Removes records and objects from every store and syncs them. Removing what
-// is already gone (a run that crashed before marking the ledger) is OK.
+// What one store's own records say. The ledger alone cannot: after it was
+// lost or restored from an older copy, or beside a second agent writing to
+// the same store, records it does not count still name their content.
+struct StoreScan {
+  RefCounts refs;                    // records naming each sha256, except those purged now
+  size_t unknown = 0;                // records whose (account, uidl) the ledger lacks
+  std::string example;               // the first of those keys
+  std::vector<std::string> objects;  // what this store may lose
+};
+
+// Reads every record of the store (every account, every generation). A record
+// is known when the ledger has an entry for its (account, uidl), in any state;
+// one of another generation than the entry's is superseded: it is never
+// purged here, but its content is still referenced.
+Status ScanStore(Archive& archive, Ledger& ledger, const std::unordered_set<std::string>& purged,
+                 StoreScan* scan) {
+  Status ledger_error;
+  auto count = [&](const Archive::StoredRecord& r) {
+    if (purged.count(r.key) == 0) ++scan->refs[r.record.sha256];
+    LedgerEntry entry;
+    const Status s = ledger.Get(r.record.account, r.record.uidl, &entry);
+    if (s.code() == Status::Code::kNotFound) {
+      if (scan->unknown++ == 0) scan->example = r.key;
+    } else if (!s.ok()) {
+      ledger_error = s;
+      return false;
+    }
+    return true;
+  };
+  POPVAULT_RETURN_IF_ERROR(
+      archive.ListStoredRecords("", count).WithContext("store " + archive.name()));
+  return ledger_error;
+}
+
+// The refusal when a store holds records the ledger does not know: what they
+// still need cannot be told, so nothing is purged anywhere.
+Status UnknownRecords(const Archive& archive, const StoreScan& scan) {
+  return Status::Security(
+      "store " + archive.name() + " holds " + std::to_string(scan.unknown) +
+      " record(s) the ledger does not know (e.g. " + scan.example +
+      "), so content they name may still be needed; nothing purged. Hint: the ledger was lost "
+      "or restored from an older copy, or another agent writes to this store; purge only from "
+      "the agent whose ledger knows every record of the store (give each agent its own stores)");
+}
+
+// Per store: the sha256s no ledger entry (`unreferenced`) and no record of
+// that store still names, once `expired` is gone. Refuses (above) if a store
+// holds unknown records. Decided for every store before any is changed.
+Status PlanStores(const std::vector<Archive*>& archives, Ledger& ledger,
+                  const std::vector<LedgerEntry>& expired,
+                  const std::vector<std::string>& unreferenced, std::vector<StoreScan>* scans) {
+  std::unordered_set<std::string> purged;
+  for (const LedgerEntry& e : expired) {
+    purged.insert(Archive::RecordKey(e.record.account, e.record.uidl, e.record.generation));
+  }
+  for (Archive* archive : archives) {
+    StoreScan& scan = scans->emplace_back();
+    POPVAULT_RETURN_IF_ERROR(ScanStore(*archive, ledger, purged, &scan));
+    if (scan.unknown > 0) return UnknownRecords(*archive, scan);
+    for (const std::string& sha256 : unreferenced) {
+      if (scan.refs.count(sha256) == 0) scan.objects.push_back(sha256);
+    }
+  }
+  return Status::OK();
+}
+
+// Distinct contents removed from at least one store.
+size_t CountObjects(const std::vector<StoreScan>& scans) {
+  std::unordered_set<std::string> all;
+  for (const StoreScan& scan : scans) all.insert(scan.objects.begin(), scan.objects.end());
+  return all.size();
+}
+
+// Removes records, syncs, removes objects, syncs, store by store. The order
+// keeps every store self-describing through a crash: a record never outlives
+// the object it names (a store read without the ledger would show it as lost
+// mail), and the ledger says kPurged only after both (PurgeAccount), since a
+// kPurged entry is never selected again and would leave its leftovers for
+// good. Removing what is already gone (a run that crashed before marking the
+// ledger) is OK.
 Status RemoveFromStores(const std::vector<Archive*>& archives,
                         const std::vector<LedgerEntry>& expired,
-                        const std::vector<std::string>& objects) {
-  for (Archive* archive : archives) {
+                        const std::vector<StoreScan>& scans) {
+  for (size_t i = 0; i < archives.size(); ++i) {
+    Archive* archive = archives[i];
+    const std::string context = "store " + archive->name();
     for (const LedgerEntry& e : expired) {
-      POPVAULT_RETURN_IF_ERROR(archive->RemoveRecord(e.record.account, e.record.uidl));
+      POPVAULT_RETURN_IF_ERROR(
+          archive->RemoveRecord(e.record.account, e.record.uidl, e.record.generation));
     }
-    for (const std::string& sha256 : objects) {
+    POPVAULT_RETURN_IF_ERROR(archive->Sync().WithContext(context));
+    for (const std::string& sha256 : scans[i].objects) {
       POPVAULT_RETURN_IF_ERROR(archive->RemoveMessage(sha256));
     }
-    POPVAULT_RETURN_IF_ERROR(archive->Sync().WithContext("store " + archive->name()));
+    POPVAULT_RETURN_IF_ERROR(archive->Sync().WithContext(context));
   }
   return Status::OK();
 }
@@ -94,13 +177,16 @@ Status PurgeAccount(const PurgeSettings& settings, Ledger& ledger,
       SelectExpired(settings.account, ledger, cutoff, &expired).WithContext(context));
   if (expired.empty()) return Status::OK();
   POPVAULT_RETURN_IF_ERROR(CountReferences(ledger, &refs).WithContext(context));
-  const std::vector<std::string> objects = UnreferencedAfter(expired, std::move(refs));
+  const std::vector<std::string> unreferenced = UnreferencedAfter(expired, std::move(refs));
+  std::vector<StoreScan> scans;
+  POPVAULT_RETURN_IF_ERROR(
+      PlanStores(archives, ledger, expired, unreferenced, &scans).WithContext(context));
   if (!dry_run) {
-    POPVAULT_RETURN_IF_ERROR(RemoveFromStores(archives, expired, objects).WithContext(context));
+    POPVAULT_RETURN_IF_ERROR(RemoveFromStores(archives, expired, scans).WithContext(context));
     POPVAULT_RETURN_IF_ERROR(MarkPurged(ledger, expired).WithContext(context));
   }
   report->purged = expired;
-  report->objects_removed = objects.size();
+  report->objects_removed = CountObjects(scans);
   return dry_run ? Status::OK() : Audit(audit_log, archives, expired, now).WithContext(context);
 }
 

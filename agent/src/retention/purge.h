@@ -6,17 +6,33 @@
 // sync once the archive had forgotten it. Of those, a message goes when its
 // record's archived_at is before now - days * 86400.
 //
-// Per purged message: its record is removed from every store of the account;
-// its message object only when no other ledger entry (any account, state
-// kStored or kDeleted, not purged in this run) has the same sha256, since
-// objects are shared by content. Then, stores synced, the ledger entries
-// become kPurged (listing no stores) and one "purged" audit line each is
-// appended. A crash before the ledger write leaves kDeleted entries whose
-// records or objects are already gone; the next run removes them again,
-// which is not an error (removing nothing is OK).
+// Per purged message: its record (the current generation, RecordKey) is
+// removed from every store of the account. Its message object goes from a
+// store only when nothing else there or in the ledger still names its sha256:
+// no other ledger entry (any account, state kStored or kDeleted, not purged in
+// this run) and no record in that store (any account, any generation, other
+// than those purged in this run). The stores' own records count because the
+// ledger may not know them all: after it was lost or restored from an older
+// copy, or when a second agent writes to the same store. A record is known
+// when the ledger has an entry for its (account, uidl) in any state; a record
+// under a generation key ("<key-safe uidl>.<N>.json", Archive::StoredRecord)
+// is superseded: kept, never purged here, its content still referenced. If a
+// store holds any record the ledger does not know, nothing is purged at all
+// (Security naming the store, how many, one key and a hint), dry run or not.
+//
+// Every store is decided before any is changed. Then, store by store: records
+// removed, Sync, objects removed, Sync (a record never outlives its object);
+// then the ledger entries become kPurged (listing no stores) and one "purged"
+// audit line each is appended. A crash before the ledger write leaves
+// kDeleted entries whose records or objects are already gone; the next run
+// removes them again, which is not an error (removing nothing is OK).
 //
 // The reference count covers the whole ledger, so no sync may store mail
 // meanwhile; the ledger's database lock gives that: one process at a time.
+// Nothing locks a store against another agent: one that starts sharing it
+// between this run's listing and its removals is not seen (the next run
+// refuses, once its records are there). Cost: every record of every store of
+// the account is read once per run that has something to purge.
 #pragma once
 
 #include <cstdint>
@@ -41,8 +57,8 @@ struct PurgeSettings {
 struct PurgeReport {
   // Purged (with dry_run: would be), in ledger order; entries as they were.
   std::vector<LedgerEntry> purged;
-  // Message objects (distinct contents) removed, or that would be; content
-  // another entry still has is kept.
+  // Message objects (distinct contents) removed from at least one store, or
+  // that would be; content another entry or record still has is kept.
   size_t objects_removed = 0;
 };
 

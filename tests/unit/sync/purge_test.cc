@@ -112,6 +112,21 @@ class Harness {
   }
   int Objects(const std::string& sha256) { return CountKey(Archive::MessageKey(sha256)); }
 
+  // Writes `record` under `key` in both stores (and its content, if given),
+  // bypassing the ledger: what another agent, an older ledger or a superseded
+  // generation leaves in a store.
+  void PutRaw(const std::string& key, const ArchiveRecord& record, const std::string& body = "") {
+    for (size_t i = 0; i < storages_.size(); ++i) {
+      if (!body.empty()) {
+        StringSource compressed(Compress(body));
+        uint64_t stored_size = 0;
+        REQUIRE(archives[i]->PutMessage(record.sha256, compressed, &stored_size).ok());
+      }
+      StringSource json(RecordToJson(record));
+      REQUIRE(storages_[i]->Put(key, json).ok());
+    }
+  }
+
   std::vector<std::string> AuditLines() {
     std::ifstream in(dir_ + "/audit.log");
     std::vector<std::string> lines;
@@ -215,6 +230,116 @@ TEST_CASE("purge: content another entry still has keeps its object") {
   CHECK(h.Records("other", "theirs") == 2);
   CHECK(h.StateOf("other", "theirs") == MessageState::kStored);
   CHECK(h.Objects(twice) == 0);
+}
+
+// A record as an agent writes it for (account, uidl) with this content.
+ArchiveRecord RecordOf(const std::string& account, const std::string& uidl,
+                       const std::string& body) {
+  ArchiveRecord r;
+  r.account = account;
+  r.uidl = uidl;
+  r.sha256 = Sha256Of(body);
+  r.size = body.size();
+  r.archived_at = kNow - 100 * kDay;
+  return r;
+}
+
+TEST_CASE("purge: a store holding records the ledger does not know refuses, removes nothing") {
+  // Ledger lost, or a second agent (with its own ledger) archiving account
+  // "held", under legal_hold there, into the same store: its record names
+  // content our expired message shares.
+  Harness h;
+  const std::string shared = h.Add("acct", "mine", "same bytes", 100, MessageState::kDeleted);
+  const std::string own = h.Add("acct", "own", "only mine", 100, MessageState::kDeleted);
+  const ArchiveRecord theirs = RecordOf("held", "x.1", "same bytes");
+  const std::string key = Archive::RecordKey("held", "x.1");
+  h.PutRaw(key, theirs);
+
+  for (bool dry_run : {true, false}) {
+    INFO("dry_run " << dry_run);
+    PurgeReport report;
+    const Status s = h.Purge(Days(30), &report, dry_run);
+    INFO(s.ToString());
+    CHECK(s.code() == Status::Code::kSecurity);
+    CHECK(s.message().find("account 'acct'") != std::string::npos);
+    CHECK(s.message().find("store local") != std::string::npos);
+    CHECK(s.message().find("1 record(s)") != std::string::npos);
+    CHECK(s.message().find(key) != std::string::npos);
+    CHECK(s.message().find("Hint:") != std::string::npos);
+    CHECK(report.purged.empty());
+  }
+  for (const char* uidl : {"mine", "own"}) {
+    INFO(uidl);
+    CHECK(h.StateOf("acct", uidl) == MessageState::kDeleted);
+    CHECK(h.Records("acct", uidl) == 2);
+  }
+  CHECK(h.Objects(shared) == 2);
+  CHECK(h.Objects(own) == 2);
+  CHECK(h.CountKey(key) == 2);
+  CHECK(h.AuditLines().empty());
+}
+
+TEST_CASE("purge: content a record still names keeps its object, whatever the ledger says") {
+  // A ledger restored from an older copy: it knows (other, theirs) only as
+  // seen, but the stores hold its record, which names our expired content.
+  Harness h;
+  const std::string shared = h.Add("acct", "mine", "same bytes", 100, MessageState::kDeleted);
+  h.Add("other", "theirs", "", 0, MessageState::kSeen);
+  h.PutRaw(Archive::RecordKey("other", "theirs"), RecordOf("other", "theirs", "same bytes"));
+
+  PurgeReport dry;
+  REQUIRE(h.Purge(Days(30), &dry, /*dry_run=*/true).ok());
+  CHECK(dry.purged.size() == 1);
+  CHECK(dry.objects_removed == 0);
+
+  PurgeReport report;
+  const Status s = h.Purge(Days(30), &report);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(report.purged.size() == 1);
+  CHECK(report.objects_removed == 0);
+  CHECK(h.StateOf("acct", "mine") == MessageState::kPurged);
+  CHECK(h.Records("acct", "mine") == 0);
+  CHECK(h.Objects(shared) == 2);
+  CHECK(h.Records("other", "theirs") == 2);
+}
+
+TEST_CASE("purge: a superseded generation's record keeps its object and stays") {
+  // The server reused UIDL "old": the earlier message's record sits under
+  // "<key-safe uidl>.1.json" (a generation the ledger entry no longer points
+  // at) and names the same content as the entry's current record.
+  Harness h;
+  const std::string sha = h.Add("acct", "old", "reused", 100, MessageState::kDeleted);
+  // Another expired message's content, named only by a superseded record.
+  const std::string other = h.Add("acct", "gone", "gone bytes", 100, MessageState::kDeleted);
+  const std::string superseded = "records/acct/old.1.json";
+  const std::string superseded_gone = "records/acct/gone.12.json";
+  h.PutRaw(superseded, RecordOf("acct", "old", "reused"));
+  h.PutRaw(superseded_gone, RecordOf("acct", "gone", "gone bytes"));
+
+  PurgeReport report;
+  const Status s = h.Purge(Days(30), &report);
+  INFO(s.ToString());
+  REQUIRE(s.ok());
+  CHECK(report.purged.size() == 2);
+  CHECK(report.objects_removed == 0);
+  CHECK(h.StateOf("acct", "old") == MessageState::kPurged);
+  CHECK(h.Records("acct", "old") == 0);  // the current generation goes
+  CHECK(h.CountKey(superseded) == 2);    // the superseded one stays
+  CHECK(h.CountKey(superseded_gone) == 2);
+  CHECK(h.Objects(sha) == 2);
+  CHECK(h.Objects(other) == 2);
+
+  // The listing every reader uses takes generations as records too.
+  std::vector<std::string> uidls;
+  REQUIRE(h.archives[0]
+              ->ListRecords("acct",
+                            [&](const ArchiveRecord& r) {
+                              uidls.push_back(r.uidl);
+                              return true;
+                            })
+              .ok());
+  CHECK(uidls == std::vector<std::string>{"gone", "old"});
 }
 
 TEST_CASE("purge: a purged entry no longer holds its content's object") {
