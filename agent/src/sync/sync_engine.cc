@@ -140,7 +140,13 @@ class AccountSync {
 
     std::vector<ToFetch> to_fetch;
     if (has_uidl) POPVAULT_RETURN_IF_ERROR(Classify(listing.by_uidl, sizes, &to_fetch));
-    POPVAULT_RETURN_IF_ERROR(ConfirmEarlierDeletions());
+    if (Status s = ConfirmEarlierDeletions(); !s.ok()) {
+      // Archiving goes on; the entries keep their marks and the next pass
+      // tries again.
+      log_.critical("account %s: deletions of an earlier pass are not audited yet: %s",
+                    account_.name, s.ToString());
+      confirm_error_ = s;
+    }
     for (const ListEntry& e : listing.by_content) {
       to_fetch.push_back({e.msgno, e.octets, "", nullptr});
     }
@@ -159,6 +165,7 @@ class AccountSync {
 
     POPVAULT_RETURN_IF_ERROR(Quit());
     POPVAULT_RETURN_IF_ERROR(CommitDeleted());
+    POPVAULT_RETURN_IF_ERROR(confirm_error_);
     TrainDictionaries();
     POPVAULT_RETURN_IF_ERROR(StoresDown());
     if (Stopping())
@@ -340,9 +347,11 @@ class AccountSync {
   // recorded. Until the audit line is durable they stay as they were.
   Status ConfirmEarlierDeletions() {
     if (confirmed_.empty()) return Status::OK();
+    std::vector<LedgerEntry> confirmed = std::move(confirmed_);
+    confirmed_.clear();
     std::vector<AuditDeletion> lines;
     int64_t sent = INT64_MAX;
-    for (const LedgerEntry& e : confirmed_) {
+    for (const LedgerEntry& e : confirmed) {
       lines.push_back(AuditLineOf(e, e.deleted_at));
       sent = std::min(sent, e.dele_sent_at);
     }
@@ -355,13 +364,11 @@ class AccountSync {
       }
       POPVAULT_RETURN_IF_ERROR(options_.audit_log->Append(missing));
     }
-    for (LedgerEntry& e : confirmed_) e.dele_sent_at = 0;
+    for (LedgerEntry& e : confirmed) e.dele_sent_at = 0;
     log_.information("account %s: %z messages a DELE of an earlier pass deleted", account_.name,
-                     confirmed_.size());
-    report_->deleted += confirmed_.size();
-    Status w = ledger_.Write(confirmed_, /*sync=*/true);
-    confirmed_.clear();
-    return w;
+                     confirmed.size());
+    report_->deleted += confirmed.size();
+    return ledger_.Write(confirmed, /*sync=*/true);
   }
 
   static ToFetch ToFetchOf(ListedMessage m) {
@@ -761,6 +768,7 @@ class AccountSync {
   std::optional<Status> quit_;            // Quit()'s outcome, once sent
   std::vector<LedgerEntry> deleted_;      // DELE sent; kDeleted once QUIT succeeds
   std::vector<LedgerEntry> confirmed_;    // an earlier pass's DELE, gone now (Unlisted)
+  Status confirm_error_;                  // ConfirmEarlierDeletions' failure, returned last
   std::map<std::string, Status> down_;    // stores that failed in this pass
   size_t fetched_ = 0;                    // RETRs completed (StoreOne calls)
   // The group commit in flight (StartCommit), and what its thread reads.
