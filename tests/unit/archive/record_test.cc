@@ -208,7 +208,7 @@ TEST_CASE("FormatTimestamp and ParseTimestamp") {
 // minimum, maxLength (as an octet bound) and $ref to $defs.
 void CheckAgainstSchema(const std::string& json) {
   const std::string schema_path =
-      std::filesystem::path(__FILE__).parent_path() / "../../../schemas/archive-record.schema.json";
+      std::string(POPVAULT_SOURCE_DIR) + "/schemas/archive-record.schema.json";
   std::ifstream in(schema_path);
   REQUIRE(in);
   std::stringstream text;

@@ -209,7 +209,7 @@ TEST_CASE("StoreKeeper: a failed store a pass still holds is reopened once the p
   REQUIRE(f.Store("after").ok());
 }
 
-TEST_CASE("StoreKeeper: a reopen that fails backs off further; a good sync resets it") {
+TEST_CASE("StoreKeeper: a reopen that fails backs off further, and a good sync resets it") {
   Fixture f;
   f.FailAt(kT0);
   f.open_error = Status::IOError("No space left on device");
