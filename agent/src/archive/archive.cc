@@ -348,7 +348,7 @@ Status Archive::PutMessage(const std::string& sha256, ByteSource& compressed, ui
   const std::string key = MessageKey(sha256);
   bool exists = false;
   POPVAULT_RETURN_IF_ERROR(storage_->Exists(key, &exists).WithContext(context));
-  if (exists) {
+  if (exists && !rewrite_existing_) {
     uint64_t size = 0;
     const Status s = Fetch(sha256, nullptr, &size);
     if (s.ok()) {

@@ -59,6 +59,14 @@ class Archive {
   Status PutMessage(const std::string& sha256, ByteSource& compressed, uint64_t* stored_size,
                     bool* reused = nullptr);
 
+  // From now on PutMessage writes every message again even where an intact
+  // copy is there, instead of reusing it. For a store reopened after a failed
+  // Sync: what an earlier instance wrote may read back intact from the page
+  // cache and still not be on disk (Linux marks pages clean after a failed
+  // fsync), and only what this instance writes is made durable by its Sync.
+  void RewriteExisting() { rewrite_existing_ = true; }
+  bool rewrites_existing() const { return rewrite_existing_; }
+
   // Writes (or overwrites) the record of record.account / record.uidl /
   // record.generation.
   // InvalidArgument if the account name or sha256 is malformed.
@@ -190,6 +198,7 @@ class Archive {
   Status LoadDictionary(uint32_t id, std::shared_ptr<const ZstdDictionary>* dictionary);
   Status CheckDictionaryOf(ByteSource& compressed);
 
+  std::atomic<bool> rewrite_existing_{false};
   std::string name_;
   std::unique_ptr<Storage> storage_;
   int compression_level_;

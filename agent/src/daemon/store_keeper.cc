@@ -194,6 +194,8 @@ int StoreKeeper::ReopenDue(Time now) {
     kept.reopening = false;
     ++kept.attempts;
     if (s.ok()) {
+      // Copies the failed instance wrote may be intact in memory only.
+      fresh->RewriteExisting();
       kept.archive = std::move(fresh);
       kept.watch = watch;
       kept.failed = false;

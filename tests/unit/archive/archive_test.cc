@@ -120,6 +120,23 @@ TEST_CASE("Archive::PutMessage of a message already stored writes nothing") {
   CHECK(first == c.frame.size());
 }
 
+TEST_CASE("Archive::PutMessage after RewriteExisting writes an intact copy again") {
+  Fixture f;
+  const Compressed c = Compress("Subject: same\r\n\r\nbody\r\n");
+  uint64_t size = 0;
+  bool reused = true;
+  StringSource first(c.frame);
+  REQUIRE(f.archive->PutMessage(c.sha256, first, &size, &reused).ok());
+  // A store reopened after a failed Sync: the copy reads back intact, but
+  // nothing says it reached the disk, so it is written (and synced) again.
+  f.archive->RewriteExisting();
+  StringSource again(c.frame);
+  REQUIRE(f.archive->PutMessage(c.sha256, again, &size, &reused).ok());
+  CHECK(f.puts == 2);
+  CHECK_FALSE(reused);
+  CHECK(f.archive->VerifyMessage(c.sha256).ok());
+}
+
 TEST_CASE("Archive detects damaged objects and PutMessage repairs them") {
   Fixture f;
   const Compressed c = Compress("Subject: precious\r\n\r\n" + std::string(5000, 'x'));

@@ -178,9 +178,12 @@ TEST_CASE("StoreKeeper: a sticky store is reopened after the backoff and archivi
   CHECK(f.opens == 1);
   CHECK(f.Store("meanwhile").code() == Status::Code::kIOError);
 
+  CHECK_FALSE(f.keeper.Get("local")->rewrites_existing());
   CHECK(f.keeper.ReopenDue(kT0 + seconds(30)) == 1);
   CHECK(f.opens == 2);
   CHECK(f.backend.open_instances == 1);  // the failed one was closed first
+  // What the failed instance wrote may be intact in memory only: written again.
+  CHECK(f.keeper.Get("local")->rewrites_existing());
   CHECK(!f.keeper.failed("local"));
   CHECK(f.keeper.NextDue() == std::nullopt);
   REQUIRE(f.Store("after").ok());
