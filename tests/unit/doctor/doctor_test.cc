@@ -145,7 +145,7 @@ void CheckClean(Bench& bench) {
         0);
 }
 
-TEST_CASE("doctor: a consistent archive needs nothing") {
+TEST_CASE("a consistent archive needs nothing") {
   Bench bench;
   bench.Archived("a", Message(1));
   bench.Archived("b", Message(2), 0, MessageState::kDeleted);
@@ -157,7 +157,7 @@ TEST_CASE("doctor: a consistent archive needs nothing") {
   CheckClean(bench);
 }
 
-TEST_CASE("doctor: an undecodable entry is rebuilt from the stores' record") {
+TEST_CASE("an undecodable entry is rebuilt from the stores' record") {
   Bench bench;
   const LedgerEntry a = bench.Archived("a", Message(1));
   bench.Archived("b", Message(2));
@@ -179,7 +179,7 @@ TEST_CASE("doctor: an undecodable entry is rebuilt from the stores' record") {
   CheckClean(bench);
 }
 
-TEST_CASE("doctor: the entries of a lost ledger are rebuilt from the newest generation") {
+TEST_CASE("the entries of a lost ledger are rebuilt from the newest generation") {
   Bench bench;
   bench.Archived("a", Message(1));
   bench.Archived("b", Message(2), 0, MessageState::kDeleted);
@@ -197,7 +197,7 @@ TEST_CASE("doctor: the entries of a lost ledger are rebuilt from the newest gene
   CheckClean(bench);
 }
 
-TEST_CASE("doctor: a damaged or missing object drops its store; with none left, kSeen") {
+TEST_CASE("a damaged or missing object drops its store, with none left the entry is kSeen") {
   Bench bench;
   const LedgerEntry a = bench.Archived("a", Message(1));
   const LedgerEntry b = bench.Archived("b", Message(2));
@@ -219,7 +219,7 @@ TEST_CASE("doctor: a damaged or missing object drops its store; with none left, 
   CHECK(report.data_loss.count == 0);
 }
 
-TEST_CASE("doctor: a deleted message with no intact copy is data loss, reported every time") {
+TEST_CASE("a deleted message with no intact copy is data loss, reported every time") {
   Bench bench;
   const LedgerEntry a = bench.Archived("a", Message(1), 0, MessageState::kDeleted);
   bench.Archived("b", Message(2), 0, MessageState::kDeleted);
@@ -241,7 +241,7 @@ TEST_CASE("doctor: a deleted message with no intact copy is data loss, reported 
   }
 }
 
-TEST_CASE("doctor --dry-run reports what it would write and writes nothing") {
+TEST_CASE("a dry run reports what it would write and writes nothing") {
   Bench bench;
   bench.Archived("a", Message(1));
   bench.Archived("b", Message(2));
@@ -264,7 +264,7 @@ TEST_CASE("doctor --dry-run reports what it would write and writes nothing") {
   CHECK(again.writes.size() == 2);
 }
 
-TEST_CASE("doctor: an older generation's record leaves the newer entry; a newer one replaces it") {
+TEST_CASE("an older generation's record leaves the newer entry, a newer one replaces it") {
   Bench bench;
   bench.Archived("a", Message(1), 0, MessageState::kDeleted);
   const LedgerEntry a1 = bench.Archived("a", Message(2), 1);
@@ -285,7 +285,7 @@ TEST_CASE("doctor: an older generation's record leaves the newer entry; a newer 
   CheckClean(bench);
 }
 
-TEST_CASE("doctor: an entry listing a store the account no longer has is reported, kept") {
+TEST_CASE("an entry listing a store the account no longer has is reported, kept") {
   Bench bench;
   LedgerEntry a = bench.Archived("a", Message(1));
   a.stores.push_back("old");
