@@ -179,6 +179,41 @@ TEST_CASE("an undecodable entry is rebuilt from the stores' record") {
   CheckClean(bench);
 }
 
+TEST_CASE("an undecodable entry of a UIDL with odd bytes is rebuilt under that very UIDL") {
+  // The entry is known only from the ledger's Corruption status, which names
+  // it in EncodeUidl form: spaces, '%', ':' and bytes outside ASCII included.
+  for (const std::string& uidl :
+       {std::string("x y%25:"), std::string("a:"), std::string("\xff\x01:: b")}) {
+    INFO(EncodeUidl(uidl));
+    Bench bench;
+    const LedgerEntry a = bench.Archived(uidl, Message(1));
+    bench.CorruptEntry(uidl);
+    DoctorReport report;
+    REQUIRE(bench.Doctor(&report).ok());
+    CHECK(report.undecodable.count == 1);
+    CHECK(report.unrepaired.count == 0);
+    CHECK(report.unknown_records.count == 0);
+    const LedgerEntry got = bench.EntryOf(uidl);
+    CHECK(got.state == MessageState::kStored);
+    CHECK(got.record.sha256 == a.record.sha256);
+    CheckClean(bench);
+  }
+}
+
+TEST_CASE("an undecodable entry with no record in any store becomes a fresh kSeen entry") {
+  Bench bench;
+  bench.Archived("a", Message(1));
+  bench.CorruptEntry("gone");
+  DoctorReport report;
+  REQUIRE(bench.Doctor(&report).ok());
+  CHECK(report.undecodable.count == 1);
+  const LedgerEntry got = bench.EntryOf("gone");
+  CHECK(got.state == MessageState::kSeen);  // fetched again if the server still lists it
+  CHECK(got.stores.empty());
+  CHECK(got.first_seen == kNow);
+  CheckClean(bench);
+}
+
 TEST_CASE("the entries of a lost ledger are rebuilt from the newest generation") {
   Bench bench;
   bench.Archived("a", Message(1));
