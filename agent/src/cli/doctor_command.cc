@@ -21,6 +21,7 @@ std::vector<std::pair<const char*, const DoctorFinding*>> Findings(const DoctorR
           {"newer_records", &r.newer_records},
           {"unknown_stores", &r.unknown_stores},
           {"data_loss", &r.data_loss},
+          {"unfinished_purges", &r.unfinished_purges},
           {"no_copy", &r.no_copy},
           {"unrepaired", &r.unrepaired}};
 }
@@ -32,6 +33,9 @@ const char* Title(const std::string& key) {
   if (key == "newer_records") return "records of a newer generation than the ledger's";
   if (key == "unknown_stores") return "entries listing a store the account does not have";
   if (key == "data_loss") return "DATA LOSS: gone from the server, no intact copy in any store";
+  if (key == "unfinished_purges") {
+    return "purged from the stores, not yet in the ledger (run popvault purge to finish)";
+  }
   if (key == "no_copy") return "records whose message no store holds intact";
   return "undecodable entries left unrepaired";
 }
@@ -106,6 +110,9 @@ Status DoctorOne(Context& ctx, Ledger& ledger, const AccountConfig& account, con
   options.account = account.name;
   options.dry_run = args.dry_run;
   options.now = std::time(nullptr);
+  if (!account.legal_hold && account.archive_retention_days > 0) {
+    options.purge_before = options.now - int64_t{account.archive_retention_days} * 86400;
+  }
   for (const std::string& name : account.stores) {
     Archive* archive = nullptr;
     POPVAULT_RETURN_IF_ERROR(ctx.GetArchive(name, &archive));

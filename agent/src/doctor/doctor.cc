@@ -60,6 +60,7 @@ class Doctor {
   struct Item {
     bool in_ledger = false;
     bool decodes = false;
+    std::string why;  // what is wrong with the value, unless it decodes
     std::vector<StoredRecord> records;
   };
 
@@ -97,7 +98,9 @@ class Doctor {
             report_->unrepaired.Add(s.message());
             return;
           }
-          items_[uidl].in_ledger = true;
+          Item& item = items_[uidl];
+          item.in_ledger = true;
+          item.why = bad.message();
         });
   }
 
@@ -108,6 +111,7 @@ class Doctor {
       const Status s = ledger_.Get(options_.account, uidl, &entry);
       if (s.code() == Status::Code::kCorruption) {
         item.decodes = false;
+        item.why = s.message();
       } else {
         POPVAULT_RETURN_IF_ERROR(s);
       }
@@ -117,7 +121,7 @@ class Doctor {
       return Rebuild(uidl, item);
     }
     if (!item.decodes) {
-      report_->undecodable.Add("uidl " + EncodeUidl(uidl) + ": does not decode");
+      report_->undecodable.Add(item.why);
       return Rebuild(uidl, item);
     }
     if (!item.records.empty() && Newest(item) > entry.record.generation) {
@@ -204,6 +208,11 @@ class Doctor {
       std::string why;
       POPVAULT_RETURN_IF_ERROR(CopyProblem(item, *e, i, &why));
       if (why.empty()) kept.push_back(name);
+    }
+    if (kept.empty() && e->state == MessageState::kDeleted &&
+        e->record.archived_at < options_.purge_before) {
+      report_->unfinished_purges.Add(what + ": past archive_retention_days");
+      return Status::OK();  // popvault purge finishes it (and audits it)
     }
     if (kept.empty() && (e->state == MessageState::kDeleted || e->dele_sent_at != 0)) {
       report_->data_loss.Add(

@@ -18,6 +18,9 @@
 //                    or a kStored one whose DELE was sent, with no intact
 //                    copy in any store of the account: left as it is, so that
 //                    every later run reports it again
+//   unfinished_purges  such a kDeleted entry archived before purge_before: a
+//                    `popvault purge` that stopped between removing it from
+//                    the stores and writing kPurged; left for purge to finish
 //
 // Repairs (what `writes` holds; written unless dry_run):
 //   - undecodable entry, unknown or newer record: the entry is rebuilt from
@@ -66,6 +69,7 @@ struct DoctorReport {
   DoctorFinding newer_records;
   DoctorFinding unknown_stores;
   DoctorFinding data_loss;
+  DoctorFinding unfinished_purges;
   DoctorFinding no_copy;     // rebuilt entries whose message no store holds intact
   DoctorFinding unrepaired;  // undecodable entries whose UIDL cannot be told
   // The entries written (with dry_run: that would be), in UIDL order.
@@ -79,6 +83,9 @@ struct DoctorOptions {
   std::vector<Archive*> archives;
   bool dry_run = false;
   int64_t now = 0;  // first_seen of a fresh kSeen entry
+  // What `popvault purge` may remove: kDeleted entries archived before this
+  // (unix seconds; 0: nothing, e.g. archive_retention_days 0 or legal hold).
+  int64_t purge_before = 0;
 };
 
 Status DoctorAccount(const DoctorOptions& options, Ledger& ledger, DoctorReport* report);
