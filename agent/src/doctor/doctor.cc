@@ -193,7 +193,7 @@ class Doctor {
       if (why.empty()) {
         kept.push_back(store);
       } else {
-        problems.push_back("store " + store + ": " + why);
+        problems.push_back(why);
       }
     }
     if (problems.empty()) return Status::OK();
@@ -241,18 +241,19 @@ class Doctor {
   }
 
   // Empty *why if store `i` holds e's record (same generation and sha256)
-  // and its message verifies; else what is wrong.
+  // and its message verifies; else what is wrong, naming the store.
   Status CopyProblem(const Item& item, const LedgerEntry& e, size_t i, std::string* why) {
     const StoredRecord* found = nullptr;
     for (const StoredRecord& r : item.records) {
       if (r.store == i && r.record.generation == e.record.generation) found = &r;
     }
+    const std::string store = "store " + options_.archives[i]->name() + ": ";
     if (found == nullptr) {
-      *why = "record missing";
+      *why = store + "record missing";
       return Status::OK();
     }
     if (found->record.sha256 != e.record.sha256) {
-      *why = "its record names another message (" + found->record.sha256 + ")";
+      *why = store + "its record names another message (" + found->record.sha256 + ")";
       return Status::OK();
     }
     bool intact = false;
@@ -271,7 +272,7 @@ class Doctor {
       if (!s.ok() && s.code() != Status::Code::kNotFound && s.code() != Status::Code::kCorruption) {
         return s;
       }
-      it = verified_.emplace(key, s.ok() ? "" : "message " + s.ToString()).first;
+      it = verified_.emplace(key, s.ok() ? "" : s.ToString()).first;  // names store and message
     }
     *intact = it->second.empty();
     if (why != nullptr) *why = it->second;

@@ -240,11 +240,15 @@ TEST_CASE("a damaged or missing object drops its store, with none left the entry
   bench.DamageObject("tree", a.record.sha256);
   bench.DamageObject("local", b.record.sha256);
   bench.RemoveObject("tree", b.record.sha256);
+  bench.Archived("c", Message(3));
+  REQUIRE(bench.ArchiveNamed("local").RemoveRecord("acct", "c").ok());
   DoctorReport report;
   REQUIRE(bench.Doctor(&report).ok());
-  CHECK(report.missing_copies.count == 2);
-  REQUIRE(report.missing_copies.examples.size() == 2);
+  CHECK(report.missing_copies.count == 3);
+  REQUIRE(report.missing_copies.examples.size() == 3);
   CHECK_THAT(report.missing_copies.examples[0], Catch::Contains("store tree: message"));
+  CHECK_THAT(report.missing_copies.examples[2], Catch::Contains("store local: record missing"));
+  CHECK(bench.EntryOf("c").stores == Stores{"tree"});
   const LedgerEntry got_a = bench.EntryOf("a");
   CHECK(got_a.state == MessageState::kStored);
   CHECK(got_a.stores == Stores{"local"});
