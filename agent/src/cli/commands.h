@@ -74,5 +74,9 @@ int Export(Context& ctx, const Args& args);
 // purge_command.cc: removes archived mail past its account's
 // archive_retention_days from the stores (--dry-run: only lists it).
 int Purge(Context& ctx, const Args& args);
+// doctor_command.cc: checks each account's ledger entries against its stores
+// and rebuilds them from the stores' records (--dry-run: only shows what it
+// would write); 1 if an account is not consistent after it (data loss).
+int Doctor(Context& ctx, const Args& args);
 
 }  // namespace popvault

@@ -28,6 +28,9 @@ constexpr const char* kUsage =
     "  purge [--account NAME] [--dry-run]\n"
     "                                  remove archived mail the server no longer has\n"
     "                                  once older than archive_retention_days\n"
+    "  doctor [--account NAME] [--dry-run] [--json]\n"
+    "                                  check the ledger against the stores and rebuild\n"
+    "                                  it from their records (--dry-run: only show it)\n"
     "  check-config                    validate the config file\n"
     "  run [--daemon] [--pidfile=FILE] poll every account on its schedule until SIGTERM\n"
     "                                  (SIGHUP reloads the config; see README.md)\n"
@@ -66,6 +69,7 @@ const std::vector<CommandSpec>& Commands() {
       {"export", {"--output", "--account"}, {"--output"}, nullptr, {}},
       {"retention", {"--dry-run", "--account"}, {"--dry-run"}, nullptr, {}},
       {"purge", {"--account", "--dry-run"}, {}, nullptr, {}},
+      {"doctor", {"--account", "--dry-run", "--json"}, {}, nullptr, {}},
       {"check-config", {}, {}, nullptr, {}},
   };
   return commands;
@@ -182,8 +186,10 @@ int Main(int argc, char** argv) {
   }
   if (args.command == "check-config") return CheckConfig(args);
   Context ctx;
-  const bool only_reads =
-      args.command == "list" || args.command == "cat" || args.command == "export";
+  // doctor --dry-run reads the ledger beside a running daemon; doctor itself
+  // needs it to itself, like sync.
+  const bool only_reads = args.command == "list" || args.command == "cat" ||
+                          args.command == "export" || (args.command == "doctor" && args.dry_run);
   s = ctx.Open(args.config_path, only_reads);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
@@ -194,6 +200,7 @@ int Main(int argc, char** argv) {
   if (args.command == "export") return Export(ctx, args);
   if (args.command == "retention") return Retention(ctx, args);
   if (args.command == "purge") return Purge(ctx, args);
+  if (args.command == "doctor") return Doctor(ctx, args);
   return Cat(ctx, args);
 }
 
