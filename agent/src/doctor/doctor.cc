@@ -21,21 +21,6 @@ std::string Name(const std::string& uidl, uint32_t generation) {
   return "uidl " + EncodeUidl(uidl) + " generation " + std::to_string(generation);
 }
 
-// Ledger::ForEachSummary names an undecodable entry only in its Status:
-// "ledger entry of account A UIDL <EncodeUidl form>: why". The encoded form
-// holds no space (EncodeUidl escapes it), and ": " follows it.
-Status UidlOfUndecodable(const std::string& account, const Status& bad, std::string* uidl) {
-  const std::string prefix = "ledger entry of account " + account + " UIDL ";
-  const std::string& m = bad.message();
-  const size_t at = m.find(prefix);
-  const size_t start = at == std::string::npos ? at : at + prefix.size();
-  const size_t end = start == std::string::npos ? start : m.find(' ', start);
-  if (end == std::string::npos || end <= start + 1 || m[end - 1] != ':') {
-    return Status::Corruption("cannot tell the UIDL of: " + m);
-  }
-  return DecodeUidl(m.substr(start, end - 1 - start), uidl);
-}
-
 class Doctor {
  public:
   Doctor(const DoctorOptions& options, Ledger& ledger, DoctorReport* report)
@@ -89,16 +74,9 @@ class Doctor {
           ++report_->entries;
           return true;
         },
-        [&](const Status& bad) {
+        [&](std::string_view uidl, const Status& bad) {
           ++report_->entries;
-          std::string uidl;
-          const Status s = UidlOfUndecodable(options_.account, bad, &uidl);
-          if (!s.ok()) {
-            report_->undecodable.Add(bad.message());
-            report_->unrepaired.Add(s.message());
-            return;
-          }
-          Item& item = items_[uidl];
+          Item& item = items_[std::string(uidl)];
           item.in_ledger = true;
           item.why = bad.message();
         });

@@ -460,7 +460,7 @@ Status Ledger::ForEach(const std::string& account,
 
 Status Ledger::ForEachSummary(const std::string& account,
                               const std::function<bool(const Summary&)>& fn,
-                              const std::function<void(const Status&)>& corrupt) {
+                              const CorruptFn& corrupt) {
   LedgerEntry entry;
   return Scan(*db_, account,
               [&](std::string_view a, std::string_view uidl, std::string_view value, bool* more) {
@@ -477,7 +477,7 @@ Status Ledger::ForEachSummary(const std::string& account,
                   }
                 }
                 if (!s.ok() && corrupt) {
-                  corrupt(s);
+                  corrupt(uidl, s);
                   return Status::OK();
                 }
                 POPVAULT_RETURN_IF_ERROR(s);

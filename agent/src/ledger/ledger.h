@@ -105,9 +105,11 @@ class Ledger {
   // As ForEach, but decodes only the state and stores (not the archive
   // record): a poll over a large mailbox reads every entry. The views are
   // valid during the call only. With `corrupt`, an entry that does not
-  // decode is passed to it (Corruption naming it) and the scan goes on.
+  // decode is passed to it (its exact UIDL, and Corruption naming it) and the
+  // scan goes on.
+  using CorruptFn = std::function<void(std::string_view uidl, const Status& why)>;
   Status ForEachSummary(const std::string& account, const std::function<bool(const Summary&)>& fn,
-                        const std::function<void(const Status&)>& corrupt = nullptr);
+                        const CorruptFn& corrupt = nullptr);
 
  private:
   Ledger(std::unique_ptr<rocksdb::DB> db, std::shared_ptr<void> scratch);

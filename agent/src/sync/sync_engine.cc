@@ -242,7 +242,7 @@ class AccountSync {
           }
           return true;
         },
-        [this](const Status& bad) {
+        [this](std::string_view, const Status& bad) {
           // Its UIDL, if listed, is archived by content (Classify): one bad
           // value must not stop the account.
           log_.error("account %s: %s", account_.name, bad.ToString());

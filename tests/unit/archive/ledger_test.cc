@@ -466,11 +466,15 @@ TEST_CASE("Ledger::ForEachSummary with a corrupt callback reports a bad entry an
   };
   CHECK(ledger->ForEachSummary("acct", each).code() == Status::Code::kCorruption);
   seen.clear();
-  REQUIRE(ledger->ForEachSummary("acct", each, [&](const Status& s) { bad.push_back(s.message()); })
+  REQUIRE(ledger
+              ->ForEachSummary("acct", each,
+                               [&](std::string_view uidl, const Status& s) {
+                                 bad.push_back(std::string(uidl) + ": " + s.message());
+                               })
               .ok());
   CHECK(seen == std::vector<std::string>{"a", "c"});
   REQUIRE(bad.size() == 1);
-  CHECK_THAT(bad[0], Catch::Contains("UIDL b"));
+  CHECK_THAT(bad[0], Catch::StartsWith("b: ") && Catch::Contains("UIDL b"));
 }
 
 }  // namespace
