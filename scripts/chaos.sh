@@ -10,7 +10,7 @@
 #   --minutes M  run seed after seed (S, S+1, ...) until M minutes are up
 #   harness options, passed on: --faults A,B | --without A,B (fault classes,
 #   see popvault_chaos --help; "known-broken" names the classes issue #12 lists),
-#   --rss-mb MB, --no-drain, --keep
+#   --stores N (default 2), --rss-mb MB, --no-drain, --keep
 # Builds build/release's popvault_chaos first (configuring it if missing).
 # Prints each seed's summary and the totals; on the first violation prints
 # the harness's one-line reproduction and exits 1.
@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --seed) seed="${2:?--seed needs a number}"; shift 2 ;;
     --steps) steps="${2:?--steps needs a number}"; shift 2 ;;
     --minutes) minutes="${2:?--minutes needs a number}"; shift 2 ;;
-    --faults|--without|--rss-mb) pass+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
+    --faults|--without|--rss-mb|--stores) pass+=("$1" "${2:?$1 needs a value}"); shift 2 ;;
     --no-drain|--keep) pass+=("$1"); shift ;;
     *) echo "chaos.sh: unknown option '$1'" >&2
        echo "usage: scripts/chaos.sh --seed S --steps N | --minutes M [--faults A,B] [--without A,B]" >&2

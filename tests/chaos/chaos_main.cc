@@ -55,6 +55,9 @@ struct Options {
   FaultClasses faults;
   std::string faults_arg;  // as given, for the reproduction line
   uint64_t rss_limit_mb = 256;
+  // Two by default: a store failing while the other works is where a DELE
+  // for a message that one store lacks would slip through.
+  uint64_t stores = 2;
   bool keep = false;  // keep the work directory
   bool drain = true;  // fault-free passes at the end must empty the maildrop
 };
@@ -107,9 +110,8 @@ class Runner {
     tmpl += "/popvault-chaos-XXXXXX";
     if (!::mkdtemp(tmpl.data())) return Error("mkdtemp");
     work_ = tmpl;
-    const int stores = 1 + static_cast<int>(rng_.Below(2));
     std::vector<std::pair<std::string, std::string>> roots;
-    for (int i = 0; i < stores; ++i) {
+    for (uint64_t i = 0; i < o_.stores; ++i) {
       roots.emplace_back(work_ + "/store" + std::to_string(i), "s" + std::to_string(i));
     }
     oracle_ = std::make_unique<Oracle>(roots);
@@ -202,7 +204,7 @@ class Runner {
     const auto commands = static_cast<int>(6 + 2 * live);
     uint64_t reply_bytes = 200;
     for (uint64_t id : mailbox_.live()) {
-      reply_bytes += mailbox_.mail(id).bytes.size() * 103 / 100 + 40;
+      reply_bytes += mailbox_.mail(id).size * 103 / 100 + 40;
     }
     if (Rng* r = s.Strikes(FaultClasses::kErr, 15)) {
       p.err_at_command = static_cast<int>(r->Between(1, commands));
@@ -230,7 +232,7 @@ class Runner {
     if (Rng* r = s.Strikes(FaultClasses::kListLie, 15); r && live > 0) {
       for (uint64_t n = r->Between(1, 3); n > 0; --n) {
         const uint64_t msgno = r->Between(1, live);
-        const uint64_t size = mailbox_.mail(mailbox_.live()[msgno - 1]).bytes.size();
+        const uint64_t size = mailbox_.mail(mailbox_.live()[msgno - 1]).size;
         const uint64_t lies[] = {0, size / 2, size * 2 + 17, size + 1, 1};
         p.list_lies[msgno] = lies[r->Below(5)];
       }
@@ -410,8 +412,10 @@ class Runner {
   // Deletions the audit log must hold once a pass has seen the maildrop
   // without them. Only after a trusted listing: otherwise popvault cannot
   // tell a deletion from a listing that omits a message.
-  static bool ListingTrusted(const std::vector<uint64_t>&, const SessionPlan& plan) {
-    return plan.omit_uidl_of == 0;
+  bool ListingTrusted(const std::vector<uint64_t>& snapshot, const SessionPlan& plan) {
+    std::set<std::string> uidls;
+    for (uint64_t id : snapshot) uidls.insert(mailbox_.mail(id).uidl);
+    return plan.omit_uidl_of == 0 && uidls.size() == snapshot.size();
   }
 
   void CheckAudit() {
@@ -419,10 +423,6 @@ class Runner {
     std::map<std::string, int> audited =
         Oracle::AuditedDeletions(work_ + "/audit.log", kAccount, &bad);
     if (!bad.empty()) Violate("audit_malformed", bad);
-    std::set<std::string> uidls_live;
-    for (uint64_t id : mailbox_.live()) uidls_live.insert(mailbox_.mail(id).uidl);
-    // A maildrop with a repeated UIDL is never trusted: its deletions wait.
-    if (uidls_live.size() != mailbox_.live().size()) return;
     for (uint64_t id : committed_) {
       const Mail& m = mailbox_.mail(id);
       const int n = audited.count(m.sha256) ? audited[m.sha256] : 0;
@@ -555,7 +555,7 @@ class Runner {
 
   std::string Describe(const Mail& m) const {
     return "#" + std::to_string(m.id) + " (uidl \"" + m.uidl + "\", sha256 " +
-           m.sha256.substr(0, 12) + "..., " + std::to_string(m.bytes.size()) + " bytes)";
+           m.sha256.substr(0, 12) + "..., " + std::to_string(m.size) + " bytes)";
   }
 
   void Violate(const std::string& kind, const std::string& what) {
@@ -620,7 +620,7 @@ class Runner {
 void Usage() {
   std::fprintf(stderr,
                "usage: popvault_chaos [--seed S] [--steps N | --minutes M] [--faults A,B,...] "
-               "[--without A,B,...] [--rss-mb MB] [--no-drain] [--keep]\n"
+               "[--without A,B,...] [--stores 1-4] [--rss-mb MB] [--no-drain] [--keep]\n"
                "fault classes (default: all):");
   for (const std::string& c : FaultClasses::All()) std::fprintf(stderr, " %s", c.c_str());
   std::fprintf(stderr, "\nknown broken today (issue #12):");
@@ -667,13 +667,21 @@ bool ParseOptions(int argc, char** argv, Options* o) {
     const std::string a = argv[i];
     const char* v = i + 1 < argc ? argv[i + 1] : nullptr;
     double n = 0;
-    if (a == "--seed" || a == "--steps" || a == "--minutes" || a == "--rss-mb") {
+    if (a == "--seed" || a == "--steps" || a == "--minutes" || a == "--rss-mb" || a == "--stores") {
       if (!ParseNumber(a, v, &n)) return false;
       ++i;
       if (a == "--seed") o->seed = static_cast<uint64_t>(n);
       if (a == "--steps") o->steps = static_cast<uint64_t>(n), steps_given = true;
       if (a == "--minutes") o->minutes = n;
       if (a == "--rss-mb") o->rss_limit_mb = static_cast<uint64_t>(n);
+      if (a == "--stores" && (n < 1 || n > 4)) {
+        std::fprintf(stderr, "popvault_chaos: --stores takes 1 to 4, got %s\n", v);
+        return false;
+      }
+      if (a == "--stores") {
+        o->stores = static_cast<uint64_t>(n);
+        o->faults_arg += std::string(" --stores ") + v;
+      }
     } else if (a == "--faults" || a == "--without") {
       if (!v) {
         std::fprintf(stderr, "popvault_chaos: %s needs a comma-separated list of classes\n",

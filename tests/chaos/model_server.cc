@@ -68,7 +68,9 @@ Mail& Mailbox::Deliver(Rng& rng, const std::string& uidl) {
   Mail m;
   m.id = mails_.size();
   m.uidl = uidl.empty() ? FreshUidl(m.id, rng) : uidl;
+  std::erase(gone_uidls_, m.uidl);
   m.bytes = MessageBytes(seed_, m.id, rng);
+  m.size = m.bytes.size();
   m.sha256 = Sha256::Hex(m.bytes);
   mails_.push_back(std::move(m));
   live_.push_back(mails_.back().id);
@@ -80,7 +82,13 @@ void Mailbox::Remove(uint64_t id, Mail::Fate fate) {
   if (m.fate != Mail::Fate::kOnServer) return;
   m.fate = fate;
   std::erase(live_, id);
-  gone_uidls_.push_back(m.uidl);
+  std::string().swap(m.bytes);
+  // Reusable once no message on the server has it (uidl-reuse), so that
+  // reuse never makes a repeated UIDL.
+  if (std::none_of(live_.begin(), live_.end(),
+                   [&](uint64_t l) { return mails_[l].uidl == m.uidl; })) {
+    gone_uidls_.push_back(m.uidl);
+  }
 }
 
 ModelSession::ModelSession(int fd, Mailbox& mailbox, SessionPlan plan, SessionEvents events)
@@ -264,7 +272,7 @@ void ModelSession::Login() {
 uint64_t ModelSession::ListSize(uint64_t msgno) const {
   auto lie = plan_.list_lies.find(msgno);
   if (lie != plan_.list_lies.end()) return lie->second;
-  return mailbox_.mail(snapshot_[msgno - 1]).bytes.size();
+  return mailbox_.mail(snapshot_[msgno - 1]).size;
 }
 
 Mail* ModelSession::Lookup(const std::string& arg, uint64_t* msgno) {

@@ -24,7 +24,12 @@ struct Mail {
   enum class Fate { kOnServer, kDeletedByUs, kDeletedByOther };
   uint64_t id = 0;
   std::string uidl;
-  std::string bytes;  // CRLF lines, ending in CRLF: what RETR must yield exactly
+  // CRLF lines, ending in CRLF: what RETR must yield exactly. Freed once the
+  // message leaves the server (a long run would hold every message ever, in
+  // the harness and in every pass's RSS); size and sha256 stay to judge the
+  // archived copies.
+  std::string bytes;
+  uint64_t size = 0;
   std::string sha256;
   Fate fate = Fate::kOnServer;
   // A pass that listed it ended OK: it was archived byte-exact then and
@@ -38,13 +43,13 @@ class Mailbox {
   explicit Mailbox(uint64_t seed) : seed_(seed) {}
   // A new message at the end of the maildrop, `uidl` or a fresh one.
   Mail& Deliver(Rng& rng, const std::string& uidl = "");
-  // Removes it from the maildrop with this fate.
+  // Removes it from the maildrop with this fate, and frees its bytes.
   void Remove(uint64_t id, Mail::Fate fate);
 
   Mail& mail(uint64_t id) { return mails_[id]; }
   const std::vector<Mail>& all() const { return mails_; }
   const std::vector<uint64_t>& live() const { return live_; }
-  // UIDLs of messages no longer on the server (for uidl-reuse).
+  // UIDLs no message on the server has, but one had (for uidl-reuse).
   const std::vector<std::string>& gone_uidls() const { return gone_uidls_; }
 
  private:
