@@ -53,6 +53,10 @@ struct FaultClasses {
   static constexpr const char* kLostQuitOk = "lost-quit-ok";        // QUIT commits, reply lost
   static constexpr const char* kKill = "kill";                      // SIGKILL before QUIT commits
   static constexpr const char* kKillAfterQuit = "kill-after-quit";  // SIGKILL once QUIT commits
+  // SIGKILL after a seeded delay, wherever the engine is then (between a
+  // QUIT's +OK and the audit line too): the moment depends on timing, so a
+  // seed replays only roughly.
+  static constexpr const char* kKillTimed = "kill-timed";
   // Storage (each store of the account, in the popvault process).
   static constexpr const char* kEnospc = "enospc";
   static constexpr const char* kEio = "eio";
@@ -61,14 +65,16 @@ struct FaultClasses {
   static constexpr const char* kLatency = "latency";
 
   static std::vector<std::string> All() {
-    return {kOtherDelete,   kUidlReuse,  kRepeatedUidl, kUidlOmit, kListLie,    kDuringSession,
-            kErr,           kDisconnect, kStall,        kSlow,     kLostQuitOk, kKill,
-            kKillAfterQuit, kEnospc,     kEio,          kTorn,     kWrongRead,  kLatency};
+    return {kOtherDelete,   kUidlReuse, kRepeatedUidl,  kUidlOmit,  kListLie,
+            kDuringSession, kErr,       kDisconnect,    kStall,     kSlow,
+            kLostQuitOk,    kKill,      kKillAfterQuit, kKillTimed, kEnospc,
+            kEio,           kTorn,      kWrongRead,     kLatency};
   }
   // The classes today's sync engine is known to fail (issue #12): off in CI
-  // until the engine is fixed.
+  // until the engine is fixed. kill-timed only rarely hits that window (a
+  // deletion committed, not yet audited), but then fails the same way.
   static std::vector<std::string> KnownBroken() {
-    return {kUidlReuse, kRepeatedUidl, kUidlOmit, kLostQuitOk, kKillAfterQuit};
+    return {kUidlReuse, kRepeatedUidl, kUidlOmit, kLostQuitOk, kKillAfterQuit, kKillTimed};
   }
 
   std::set<std::string> on;

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -225,6 +226,9 @@ class Runner {
       }
     }
     p.kill_after_quit = s.Strikes(FaultClasses::kKillAfterQuit, 6) != nullptr;
+    if (Rng* r = s.Strikes(FaultClasses::kKillTimed, 8)) {
+      p.kill_after_ms = static_cast<int>(r->Between(0, 150));
+    }
     p.lose_quit_ok = !p.kill_after_quit && s.Strikes(FaultClasses::kLostQuitOk, 6) != nullptr;
     if (Rng* r = s.Strikes(FaultClasses::kUidlOmit, 8); r && live > 0) {
       p.omit_uidl_of = r->Between(1, live);
@@ -285,6 +289,7 @@ class Runner {
     const SessionPlan plan = DrawSession(rng, faults);
     const ChildPlan child = DrawChild(rng, faults);
     ::truncate((work_ + "/faults.log").c_str(), 0);
+    fork_time_ = Clock::now();
     const pid_t pid = ::fork();
     if (pid < 0) {
       Violate("harness", std::string("fork: ") + std::strerror(errno));
@@ -359,11 +364,13 @@ class Runner {
     events.other_delete = [this](Rng& r) { OtherClientDeletes(r); };
     events.deliver = [this](Rng& r) { mailbox_.Deliver(r); };
     const auto deadline = Clock::now() + std::chrono::seconds(60);
+    const auto kill_at = fork_time_ + std::chrono::milliseconds(plan.kill_after_ms);
     for (;;) {
       if (Clock::now() > deadline) {
         Violate("hang", "the pass did not end within 60 s; see " + work_ + "/pass.log");
         ::kill(pid, SIGKILL);
       }
+      if (plan.kill_after_ms >= 0 && !*killed && Clock::now() >= kill_at) events.kill();
       pollfd fds[3];
       nfds_t n = 0;
       fds[n++] = {session && !session->done() ? session->fd() : listener_,
@@ -373,6 +380,12 @@ class Runner {
       int timeout = session && !session->done() ? session->PollTimeoutMs() : -1;
       if (pidfd < 0 && (timeout < 0 || timeout > 5)) timeout = 5;
       if (timeout < 0 || timeout > 1000) timeout = 1000;
+      if (plan.kill_after_ms >= 0 && !*killed) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()).count() +
+            1;
+        timeout = static_cast<int>(std::clamp<int64_t>(left, 0, timeout));
+      }
       const int ready = ::poll(fds, n, timeout);
       if (ready < 0 && errno != EINTR) break;
       if (session && !session->done()) {
@@ -609,6 +622,7 @@ class Runner {
   int listener_ = -1;
   uint16_t port_ = 0;
   uint64_t step_ = 0;
+  Clock::time_point fork_time_;  // of the pass in progress
   Clock::time_point start_;
   Totals totals_;
   std::set<std::string> torn_;       // contents a torn write hit: never due

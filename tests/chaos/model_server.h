@@ -76,6 +76,7 @@ struct SessionPlan {
   std::map<uint64_t, uint64_t> list_lies;  // msgno -> LIST size claimed
   int other_delete_at_command = -1;        // another client deletes a message then
   int deliver_at_command = -1;             // new mail arrives then (invisible until next login)
+  int kill_after_ms = -1;                  // SIGKILL the client this long after it started
 };
 
 // The harness's side of a session: what the oracle must see as it happens.
