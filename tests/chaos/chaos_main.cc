@@ -299,11 +299,10 @@ class Runner {
 
     bool killed = false;
     std::vector<uint64_t> snapshot;
-    bool quit_committed = false;
     int status = 0;
     rusage usage{};
     const auto started = Clock::now();
-    Serve(pid, plan, &killed, &snapshot, &quit_committed, &status, &usage);
+    Serve(pid, plan, &killed, &snapshot, &status, &usage);
     if (std::getenv("CHAOS_TRACE")) {
       std::fprintf(stderr, "pass %llu: %.3f s, status %d, killed %d, live %zu\n",
                    static_cast<unsigned long long>(pass),
@@ -314,9 +313,10 @@ class Runner {
 
     std::set<std::string> torn_now = ReadFaultLog();
     for (const std::string& sha : torn_now) torn_.insert(sha);
-    const bool crashed_itself =
-        WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL && !child.crash_at.empty();
-    killed = killed || crashed_itself;
+    // Killed by us (a SIGKILL may also find it already exited) or by its
+    // own test point.
+    const bool sigkilled = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    killed = sigkilled && (killed || !child.crash_at.empty());
     if (killed) totals_.kills++;
     if (!killed && !(WIFEXITED(status) &&
                      (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == kExitPassFailed))) {
@@ -347,7 +347,7 @@ class Runner {
 
   // Serves the pass's POP3 session until the child is gone.
   void Serve(pid_t pid, const SessionPlan& plan, bool* killed, std::vector<uint64_t>* snapshot,
-             bool* quit_committed, int* status, rusage* usage) {
+             int* status, rusage* usage) {
     const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     std::unique_ptr<ModelSession> session;
     bool sessions = false;
@@ -390,10 +390,7 @@ class Runner {
       if (ready < 0 && errno != EINTR) break;
       if (session && !session->done()) {
         session->Service(ready > 0 ? fds[0].revents : 0);
-        if (session->done()) {
-          *snapshot = session->snapshot();
-          *quit_committed = session->quit_committed();
-        }
+        if (session->done()) *snapshot = session->snapshot();
       } else if (ready > 0 && (fds[0].revents & POLLIN)) {
         const int fd = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
         // One session per pass, as SyncAccount opens one.
@@ -407,7 +404,6 @@ class Runner {
     }
     if (session && !session->done()) {
       *snapshot = session->snapshot();
-      *quit_committed = session->quit_committed();
       session->Close();
     }
     if (pidfd >= 0) ::close(pidfd);

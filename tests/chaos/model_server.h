@@ -106,8 +106,6 @@ class ModelSession {
   void Close();
 
   int fd() const { return fd_; }
-  int commands() const { return commands_; }
-  bool quit_committed() const { return quit_committed_; }
   const std::vector<uint64_t>& snapshot() const { return snapshot_; }
 
  private:
