@@ -9,7 +9,7 @@
 #   --steps N    steps per seed (default 2000)
 #   --minutes M  run seed after seed (S, S+1, ...) until M minutes are up
 #   harness options, passed on: --faults A,B | --without A,B (fault classes,
-#   see popvault_chaos --help; "known-broken" names the classes issue #12 lists),
+#   see popvault_chaos --help),
 #   --stores N (default 2), --rss-mb MB, --no-drain, --keep
 # Builds build/release's popvault_chaos first (configuring it if missing).
 # Prints each seed's summary and the totals; on the first violation prints

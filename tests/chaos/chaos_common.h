@@ -70,13 +70,6 @@ struct FaultClasses {
             kLostQuitOk,    kKill,      kKillAfterQuit, kKillTimed, kEnospc,
             kEio,           kTorn,      kWrongRead,     kLatency};
   }
-  // The classes today's sync engine is known to fail (issue #12): off in CI
-  // until the engine is fixed. kill-timed only rarely hits that window (a
-  // deletion committed, not yet audited), but then fails the same way.
-  static std::vector<std::string> KnownBroken() {
-    return {kUidlReuse, kRepeatedUidl, kUidlOmit, kLostQuitOk, kKillAfterQuit, kKillTimed};
-  }
-
   std::set<std::string> on;
   bool operator()(const char* name) const { return on.count(name) > 0; }
 };

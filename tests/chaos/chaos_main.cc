@@ -633,8 +633,6 @@ void Usage() {
                "[--without A,B,...] [--stores 1-4] [--rss-mb MB] [--no-drain] [--keep]\n"
                "fault classes (default: all):");
   for (const std::string& c : FaultClasses::All()) std::fprintf(stderr, " %s", c.c_str());
-  std::fprintf(stderr, "\nknown broken today (issue #12):");
-  for (const std::string& c : FaultClasses::KnownBroken()) std::fprintf(stderr, " %s", c.c_str());
   std::fprintf(stderr, "\n");
 }
 
@@ -644,10 +642,6 @@ bool ParseClasses(const std::string& option, const std::string& list, std::set<s
   std::string name;
   while (std::getline(s, name, ',')) {
     if (name.empty()) continue;
-    if (name == "known-broken") {
-      for (const std::string& c : FaultClasses::KnownBroken()) out->insert(c);
-      continue;
-    }
     if (std::find(all.begin(), all.end(), name) == all.end()) {
       std::fprintf(stderr, "popvault_chaos: %s: unknown fault class '%s'\n", option.c_str(),
                    name.c_str());
