@@ -11,6 +11,10 @@ packages=(
   libgsasl-dev     # GNU SASL: POP3 AUTH mechanisms (PLAIN, LOGIN, CRAM-MD5, SCRAM-*)
   dovecot-core dovecot-pop3d openssl ca-certificates
   socat  # tests/fixtures/popa3d.sh: serves popa3d (an inetd-style server) on loopback, and TLS
+  # GNU Mailutils pop3d, a third real POP3 server (tests/fixtures/mailutils.sh runs it in inetd
+  # mode under socat with a private config). Installs beside dovecot-pop3d; its systemd unit
+  # (`pop3d --daemon`) is kept from starting by policy-rc.d below and nothing of ours uses it.
+  mailutils-pop3d
   python3 procps
   # Single-node Ceph (mon + memstore OSD + RGW) for the S3 plugin's tests
   # (scripts/ceph-rgw.sh); ceph-common brings the ceph/ceph-authtool/monmaptool/
@@ -50,8 +54,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# policy-rc.d keeps the distribution's services (dovecot; ceph-*, lvm2, smartmontools
-# pulled in by Ceph) from starting: the tests and the demo run their own private instances.
+# policy-rc.d keeps the distribution's services (dovecot; mailutils-pop3d; ceph-*, lvm2,
+# smartmontools pulled in by Ceph) from starting: the tests and the demo run their own private instances.
 if [ ! -e /usr/sbin/policy-rc.d ]; then
   printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
   chmod +x /usr/sbin/policy-rc.d
@@ -59,3 +63,10 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 [ -x "$popa3d_dir/usr/sbin/popa3d" ] || unpack_popa3d
+# mailutils-pop3d's package enables its systemd unit (`pop3d --daemon`: port 110 on every
+# address) for the next boot; policy-rc.d only kept it from starting now. Nothing of ours uses
+# it (tests/fixtures/mailutils.sh runs pop3d in inetd mode itself), so switch it off for good.
+if [[ " ${missing[*]} " == *" mailutils-pop3d "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --quiet mailutils-pop3d.service || echo "install-deps: could not disable" \
+    "mailutils-pop3d.service; run: systemctl disable --now mailutils-pop3d.service" >&2
+fi
