@@ -24,18 +24,12 @@ bool Contiguous(const std::vector<uint32_t>& msgnos) {
   return true;
 }
 
-std::vector<uint32_t> SortedMsgnos(const std::vector<ListEntry>& sizes) {
+// The message numbers of a LIST or UIDL reply, sorted.
+template <typename Entry>
+std::vector<uint32_t> SortedMsgnos(const std::vector<Entry>& entries) {
   std::vector<uint32_t> out;
-  out.reserve(sizes.size());
-  for (const ListEntry& e : sizes) out.push_back(e.msgno);
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-std::vector<uint32_t> SortedMsgnos(const std::vector<UidlEntry>& uidls) {
-  std::vector<uint32_t> out;
-  out.reserve(uidls.size());
-  for (const UidlEntry& e : uidls) out.push_back(e.msgno);
+  out.reserve(entries.size());
+  for (const Entry& e : entries) out.push_back(e.msgno);
   std::sort(out.begin(), out.end());
   return out;
 }
