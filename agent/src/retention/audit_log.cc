@@ -5,6 +5,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,7 +32,8 @@ Status AuditLog::Open(const std::string& path, std::unique_ptr<AuditLog>* log) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
   if (ec) return Status::IOError("audit log " + path + ": " + ec.message());
-  int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  // Read too: Append looks at the last byte (a line a crash cut short).
+  int fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return Errno("cannot open", path);
   log->reset(new AuditLog(path, fd));
   return Status::OK();
@@ -62,6 +64,15 @@ Status AuditLog::Append(const std::vector<AuditDeletion>& deletions) {
   std::string text;
   for (const AuditDeletion& d : deletions) text += Format(d) + "\n";
   std::lock_guard<std::mutex> lock(mu_);
+  // After a crash cut the last append short, the first line starts on a line
+  // of its own: the torn one stays unparsable alone, not glued to this.
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) return Errno("cannot stat", path_);
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd_, &last, 1, st.st_size - 1) != 1) {
+    return Errno("cannot read", path_);
+  }
+  if (last != '\n') text.insert(text.begin(), '\n');
   for (size_t done = 0; done < text.size();) {
     ssize_t n = ::write(fd_, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
@@ -72,8 +83,8 @@ Status AuditLog::Append(const std::vector<AuditDeletion>& deletions) {
   return Status::OK();
 }
 
-Status AuditLog::FindDeleted(const std::vector<AuditDeletion>& deletions, int64_t not_before,
-                             std::vector<bool>* found) {
+Status AuditLog::FindDeleted(const std::vector<AuditDeletion>& deletions,
+                             const std::vector<int64_t>& not_before, std::vector<bool>* found) {
   found->assign(deletions.size(), false);
   if (deletions.empty()) return Status::OK();
   using Key = std::tuple<std::string, std::string, std::string>;  // account, uidl form, sha256
@@ -90,11 +101,11 @@ Status AuditLog::FindDeleted(const std::vector<AuditDeletion>& deletions, int64_
     try {
       Poco::JSON::Parser parser;
       const auto o = parser.parse(line).extract<Poco::JSON::Object::Ptr>();
-      if (o->getValue<Poco::Int64>("unix_time") < not_before) continue;
+      const int64_t time = o->getValue<Poco::Int64>("unix_time");
       auto it = wanted.find({o->getValue<std::string>("account"), o->getValue<std::string>("uidl"),
                              o->getValue<std::string>("sha256")});
       if (it == wanted.end()) continue;
-      for (size_t i : it->second) (*found)[i] = true;
+      for (size_t i : it->second) (*found)[i] = (*found)[i] || time >= not_before[i];
     } catch (const Poco::Exception&) {
       continue;  // a torn line of an append a crash interrupted
     }

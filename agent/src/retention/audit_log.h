@@ -60,12 +60,12 @@ class AuditLog {
   Status Append(const std::vector<AuditDeletion>& deletions);
 
   // For each of `deletions` (kDeleted), whether the log already has its
-  // "deleted" line: same account, UIDL and sha256, at or after
+  // "deleted" line: same account, UIDL and sha256, at or after the matching
   // `not_before` (unix seconds). Reads the whole file: for recovery after a
   // crash between a committed QUIT and its Append, not for every pass.
   // Lines that do not parse (a torn last line) are passed over.
-  Status FindDeleted(const std::vector<AuditDeletion>& deletions, int64_t not_before,
-                     std::vector<bool>* found);
+  Status FindDeleted(const std::vector<AuditDeletion>& deletions,
+                     const std::vector<int64_t>& not_before, std::vector<bool>* found);
 
   // The JSON line (without newline) for one deletion or purge.
   static std::string Format(const AuditDeletion& deletion);

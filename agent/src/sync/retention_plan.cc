@@ -14,6 +14,12 @@ namespace {
 Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m) {
   Status s = ledger.Get(account.name, m->uidl, &m->entry);
   if (s.code() == Status::Code::kNotFound) return Status::OK();
+  if (s.code() == Status::Code::kCorruption) {
+    // What it said is unknown: not archived, as far as deleting goes (the
+    // engine archives the message by content; `popvault doctor` repairs it).
+    m->entry = LedgerEntry();
+    return Status::OK();
+  }
   POPVAULT_RETURN_IF_ERROR(s);
   if (m->entry.state == MessageState::kDeleted || m->entry.state == MessageState::kPurged) {
     // Listed again after it was deleted: a new message under a reused UIDL,
@@ -31,11 +37,15 @@ Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m
   return Status::OK();
 }
 
-// Archived, as far as deleting goes: in every store, and listed with the size
-// it was archived with (another size is another message under the same UIDL).
+// Archived, as far as deleting goes: in every store, listed with the size it
+// was archived with (another size is another message under the same UIDL),
+// and not waiting for the content to prove the UIDL still names it (no size
+// recorded, or a DELE of ours whose outcome is unknown: the engine fetches
+// those first).
 bool Archived(const PlannedMessage& m) {
   if (m.entry.state != MessageState::kStored || !m.missing_stores.empty()) return false;
-  return m.entry.listed_octets == 0 || m.octets == 0 || m.octets == m.entry.listed_octets;
+  return m.entry.listed_octets != 0 && m.octets == m.entry.listed_octets &&
+         m.entry.dele_sent_at == 0;
 }
 
 }  // namespace

@@ -274,21 +274,22 @@ class AccountSync {
       }
       const uint32_t msgno = std::exchange(it->second, 0);
       const bool resized = k.listed_octets != 0 && octets.Of(msgno) != k.listed_octets;
-      if (k.archived && !resized && k.dele_sent_at == 0) continue;
+      // Whether the UIDL still names what was archived under it is unknown
+      // after our DELE (it may have been committed, and the UIDL reused at the
+      // same size), or without the size it was archived with (older versions,
+      // `popvault doctor`): the content decides (CompareWithArchived).
+      const bool unproven =
+          k.state == MessageState::kStored && (k.listed_octets == 0 || k.dele_sent_at != 0);
+      if (k.archived && !resized && !unproven) continue;
       ListedMessage m{msgno, octets.Of(msgno), {}};
       POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &m.entry));
-      if (m.entry.dele_sent_at != 0) {
-        // Listed again: the QUIT of that DELE did not commit it.
-        m.entry.dele_sent_at = 0;
-        POPVAULT_RETURN_IF_ERROR(Stage(m.entry, &updates));
-      }
       if (resized) {
         log_.warning(
             "account %s: uidl %s: LIST says %s octets, it was archived at %s: fetching it again "
             "(a server may give an old UIDL to a new message)",
             account_.name, EncodeUidl(k.uidl), std::to_string(m.octets),
             std::to_string(k.listed_octets));
-      } else if (k.archived) {
+      } else if (k.archived && !unproven) {
         continue;
       }
       if (!TooLarge(m)) to_fetch->push_back(ToFetchOf(std::move(m)));
@@ -349,26 +350,34 @@ class AccountSync {
     if (confirmed_.empty()) return Status::OK();
     std::vector<LedgerEntry> confirmed = std::move(confirmed_);
     confirmed_.clear();
-    std::vector<AuditDeletion> lines;
-    int64_t sent = INT64_MAX;
-    for (const LedgerEntry& e : confirmed) {
-      lines.push_back(AuditLineOf(e, e.deleted_at));
-      sent = std::min(sent, e.dele_sent_at);
-    }
-    if (options_.audit_log != nullptr) {
-      std::vector<bool> found;
-      POPVAULT_RETURN_IF_ERROR(options_.audit_log->FindDeleted(lines, sent, &found));
-      std::vector<AuditDeletion> missing;
-      for (size_t i = 0; i < lines.size(); ++i) {
-        if (!found[i]) missing.push_back(lines[i]);
-      }
-      POPVAULT_RETURN_IF_ERROR(options_.audit_log->Append(missing));
-    }
+    POPVAULT_RETURN_IF_ERROR(AuditOnce(confirmed));
     for (LedgerEntry& e : confirmed) e.dele_sent_at = 0;
     log_.information("account %s: %z messages a DELE of an earlier pass deleted", account_.name,
                      confirmed.size());
     report_->deleted += confirmed.size();
     return ledger_.Write(confirmed, /*sync=*/true);
+  }
+
+  // Appends the "deleted" lines of `gone` (marked entries whose DELE was
+  // committed) that the log lacks: a crash may have cut an append off from
+  // the ledger write after it. Durable on return.
+  Status AuditOnce(const std::vector<LedgerEntry>& gone) {
+    if (options_.audit_log == nullptr) return Status::OK();
+    std::vector<AuditDeletion> lines;
+    std::vector<int64_t> since;
+    for (const LedgerEntry& e : gone) {
+      lines.push_back(AuditLineOf(e, e.deleted_at));
+      // The line was written at QUIT, after the mark; a minute's slack for a
+      // clock set back in between.
+      since.push_back(e.dele_sent_at - 60);
+    }
+    std::vector<bool> found;
+    POPVAULT_RETURN_IF_ERROR(options_.audit_log->FindDeleted(lines, since, &found));
+    std::vector<AuditDeletion> missing;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      if (!found[i]) missing.push_back(lines[i]);
+    }
+    return options_.audit_log->Append(missing);
   }
 
   static ToFetch ToFetchOf(ListedMessage m) {
@@ -508,15 +517,8 @@ class AccountSync {
         *store = false;
         return Status::OK();
       }
-    } else if (m->entry.state == MessageState::kStored &&
-               m->entry.record.sha256 != writer.sha256_hex()) {
-      // Fetched again (a store lacked it, or its LIST size changed), and it
-      // is not what was archived under this UIDL: a new message.
-      log_.warning(
-          "account %s: uidl %s: the server now has another message under it; archiving "
-          "it as generation %u",
-          account_.name, EncodeUidl(m->entry.record.uidl), m->entry.record.generation + 1);
-      m->entry = NextGeneration(m->entry, Now());
+    } else if (m->entry.state == MessageState::kStored) {
+      POPVAULT_RETURN_IF_ERROR(CompareWithArchived(writer.sha256_hex(), &m->entry));
     }
     ArchiveRecord& rec = m->entry.record;
     m->entry.listed_octets = m->octets;
@@ -551,6 +553,32 @@ class AccountSync {
     report_->fetched++;
     report_->fetched_bytes += rec.size;
     if (all_reused) report_->deduplicated++;
+    return Status::OK();
+  }
+
+  // A kStored message fetched again (a store lacked it, its LIST size
+  // changed, or what the UIDL names was unproven: Classify). The same content
+  // proves a DELE marked on it was not committed. Other content is a new
+  // message under a reused UIDL: the next generation; if our DELE was marked
+  // on the old one, that DELE was committed, and is audited now, before the
+  // entry moves on and forgets it.
+  Status CompareWithArchived(const std::string& sha256, LedgerEntry* entry) {
+    if (entry->record.sha256 == sha256) {
+      entry->dele_sent_at = 0;
+      return Status::OK();
+    }
+    if (entry->dele_sent_at != 0) {
+      LedgerEntry old = *entry;
+      old.state = MessageState::kDeleted;
+      old.deleted_at = Now();
+      POPVAULT_RETURN_IF_ERROR(AuditOnce({old}));
+      report_->deleted++;
+    }
+    log_.warning(
+        "account %s: uidl %s: the server now has another message under it; archiving "
+        "it as generation %u",
+        account_.name, EncodeUidl(entry->record.uidl), entry->record.generation + 1);
+    *entry = NextGeneration(*entry, Now());
     return Status::OK();
   }
 

@@ -195,6 +195,7 @@ class Harness {
     return e.state;
   }
   Status Get(const std::string& uidl, LedgerEntry* e) { return ledger_->Get("acct", uidl, e); }
+  Status Write(const LedgerEntry& e) { return ledger_->Write({e}, /*sync=*/true); }
   bool InLedger(const std::string& uidl) {
     LedgerEntry e;
     return ledger_->Get("acct", uidl, &e).ok();
@@ -1115,6 +1116,94 @@ TEST_CASE("an undecodable ledger entry stops only its own message, archived by c
   // Nothing overwrote the damaged entry: `popvault doctor` decides about it.
   LedgerEntry e;
   CHECK(h.Get("a", &e).code() == Status::Code::kCorruption);
+}
+
+TEST_CASE("a DELE whose reply was lost, then its UIDL reused at the same size: fetched, audited") {
+  // Found by review: listed again, the marked entry was taken for the old
+  // message (same size), so the new one was deleted unread.
+  Harness h;
+  const std::string path = h.UseAuditLog();
+  h.server.Add("a", Message(1));
+  h.server.lose_quit_reply = true;
+  CHECK_FALSE(h.Sync().ok());
+  REQUIRE(h.server.messages.empty());  // the server did delete it
+  h.server.lose_quit_reply = false;
+  h.now += 3600;
+  REQUIRE(Message(2).size() == Message(1).size());
+  h.server.Add("a", Message(2));  // a new message, same UIDL, same size
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "DELE 1", "QUIT"});
+  CHECK(h.archive_->VerifyMessage(Sha(Message(2))).ok());
+  CHECK(h.EntryOf("a").record.generation == 1);
+  // Both deletions audited: generation 0's (our lost-reply DELE), then 1's.
+  std::vector<Poco::JSON::Object::Ptr> lines = AuditLines(path);
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0]->getValue<std::string>("sha256") == Sha(Message(1)));
+  CHECK(lines[1]->getValue<std::string>("sha256") == Sha(Message(2)));
+}
+
+TEST_CASE("a DELE whose QUIT did not commit: the same message listed again is deleted once more") {
+  Harness h;
+  const std::string path = h.UseAuditLog();
+  h.server.Add("a", Message(1));
+  h.server.fail_quit = true;  // -ERR: nothing deleted
+  CHECK_FALSE(h.Sync().ok());
+  h.server.fail_quit = false;
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "DELE 1", "QUIT"});
+  CHECK(h.EntryOf("a").record.generation == 0);
+  CHECK(AuditLines(path).size() == 1);
+}
+
+TEST_CASE("an undecodable ledger entry does not stop the account's deletions") {
+  // Found by review: the retention plan failed on it, so every pass did.
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+  h.CorruptLedgerEntry("a");
+  h.Retain("delete_after_archive");
+  SyncReport report;
+  const Status s = h.Sync(&report);
+  INFO(s.ToString());
+  CHECK(s.ok());
+  CHECK(h.server.Sent("DELE 2"));
+  CHECK_FALSE(h.server.Sent("DELE 1"));  // known by content only: not deleted
+  CHECK(h.server.messages.size() == 1);
+}
+
+TEST_CASE("a stored entry without the LIST size it was archived with is fetched before a DELE") {
+  // Entries from older versions, or rebuilt by `popvault doctor`, cannot tell
+  // a reused UIDL from their own message: the content decides, once.
+  Harness h;
+  h.Retain("keep");
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  LedgerEntry e = h.EntryOf("a");
+  e.listed_octets = 0;
+  REQUIRE(h.Write(e).ok());
+  h.server.messages[0].bytes = Message(2);  // same size, another message
+  h.Retain("delete_after_archive");
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.log == std::vector<std::string>{"LIST", "UIDL", "RETR 1", "DELE 1", "QUIT"});
+  CHECK(h.EntryOf("a").record.sha256 == Sha(Message(2)));
+  CHECK(h.archive_->VerifyMessage(Sha(Message(1))).ok());
+}
+
+TEST_CASE("an audit line after one a crash cut short starts on a line of its own") {
+  Harness h;
+  const std::string path = h.UseAuditLog();
+  std::ofstream(path, std::ios::app) << R"({"event":"deleted","time":"20)";  // torn
+  h.server.Add("a", Message(1));
+  REQUIRE(h.Sync().ok());
+  std::ifstream in(path);
+  std::string torn, line;
+  REQUIRE(std::getline(in, torn));
+  REQUIRE(std::getline(in, line));
+  Poco::JSON::Parser parser;
+  auto o = parser.parse(line).extract<Poco::JSON::Object::Ptr>();
+  CHECK(o->getValue<std::string>("uidl") == "a");
 }
 
 TEST_CASE("a failing audit log is an error, but the committed deletions are still recorded") {
