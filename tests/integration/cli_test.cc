@@ -389,7 +389,8 @@ TEST_CASE("doctor rebuilds a lost ledger from the stores, and list shows everyth
   CHECK(rebuilt.size() == archived.size());
 
   // Consistent now: a second run finds and writes nothing, and a sync
-  // fetches nothing again (the entries say where every message is).
+  // stores nothing new (it reads each message once more to prove that its
+  // UIDL still names it: rebuilt entries know no LIST size).
   Outcome again = ws.Popvault("doctor", {"--json"});
   INFO(again.out << again.err);
   CHECK(again.exit_code == 0);

@@ -520,17 +520,21 @@ class AccountSync {
     } else if (m->entry.state == MessageState::kStored) {
       POPVAULT_RETURN_IF_ERROR(CompareWithArchived(writer.sha256_hex(), &m->entry));
     }
+    // Still kStored: the message it was, fetched for a store that lacks it
+    // or to prove its UIDL: it keeps its archive time.
+    const bool known = m->entry.state == MessageState::kStored;
     ArchiveRecord& rec = m->entry.record;
     m->entry.listed_octets = m->octets;
     rec.sha256 = writer.sha256_hex();
     rec.size = writer.size();
-    rec.archived_at = Now();
+    if (!known || rec.archived_at == 0) rec.archived_at = Now();
     rec.message_id = writer.headers().message_id;
     rec.date = writer.headers().date;
     rec.from = writer.headers().from;
     rec.subject = writer.headers().subject;
     if (m->entry.state == MessageState::kSeen) m->entry.stores.clear();
     bool all_reused = true;
+    size_t written = 0;
     for (size_t i = 0; i < archives_.size(); ++i) {
       Archive* a = archives_[i];
       if (Has(m->entry, a->name()) || down_.count(a->name())) continue;
@@ -546,10 +550,15 @@ class AccountSync {
       }
       if (rec.stored_size == 0) rec.stored_size = per_store.stored_size;
       m->entry.stores.push_back(a->name());
+      ++written;
     }
     if (m->entry.stores.empty()) return StoresDown();
     TestPoint("stored");
     m->entry.state = MessageState::kStored;
+    if (known && written == 0) {
+      report_->deduplicated++;  // only proved what the UIDL names: nothing new
+      return Status::OK();
+    }
     report_->fetched++;
     report_->fetched_bytes += rec.size;
     if (all_reused) report_->deduplicated++;
