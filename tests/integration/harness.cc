@@ -240,6 +240,28 @@ bool CorpusMissing() {
   return true;
 }
 
+std::vector<ServerMessage> TrustedMailbox(const std::string& user, size_t at_least) {
+  std::string upper = user;
+  for (char& c : upper) c = static_cast<char>(toupper(c));
+  std::vector<ServerMessage> messages = DumpMailbox(user, /*with_bytes=*/true);
+  REQUIRE(messages.size() == std::stoul(FixtureEnv::Get()[upper + "_MESSAGES"]));
+  REQUIRE(messages.size() >= at_least);
+  REQUIRE(RepeatedUidls(messages).empty());  // the precondition: a trustworthy listing
+  return messages;
+}
+
+void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
+                                  const std::vector<ServerMessage>& before) {
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  REQUIRE(sync.exit_code == 0);
+  CHECK_THAT(sync.out,
+             Catch::Matchers::Contains(std::to_string(before.size()) + " deleted from server"));
+  CHECK(DumpMailbox(user).empty());
+  CHECK(ShaByUidl(ws.Archived()) == ShaByUidl(before));
+  ws.CheckStoresHold(before);  // the server's copies are gone
+}
+
 size_t CountOf(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;

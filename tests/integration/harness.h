@@ -145,4 +145,15 @@ class Workspace {
   std::string config_;
 };
 
+// Fixture user `user`'s mailbox with bytes (DumpMailbox), required to hold the fixture's count
+// (env USER_MESSAGES), at least `at_least` messages, and no repeated UIDL: a listing popvault
+// may trust.
+std::vector<ServerMessage> TrustedMailbox(const std::string& user, size_t at_least);
+
+// Runs `popvault sync` in `ws` (an account with retention delete_after_archive reading fixture
+// user `user`) and checks that `before`, all the server held, was archived byte-exact (same
+// UIDLs and SHA-256s, in every store) and then deleted from the server.
+void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
+                                  const std::vector<ServerMessage>& before);
+
 }  // namespace popvault::testing

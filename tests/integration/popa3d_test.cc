@@ -15,20 +15,9 @@ namespace popvault::testing {
 namespace {
 
 TEST_CASE("popa3d: a listing without repeats is archived byte-exact, then deleted verified") {
-  const std::vector<ServerMessage> before = DumpMailbox("pvp3d-demo", /*with_bytes=*/true);
-  REQUIRE(before.size() == std::stoul(FixtureEnv::Get()["PVP3D-DEMO_MESSAGES"]));
-  REQUIRE(before.size() >= 100);
-  REQUIRE(RepeatedUidls(before).empty());  // the precondition: a trustworthy listing
-
+  const std::vector<ServerMessage> before = TrustedMailbox("pvp3d-demo", 100);
   Workspace ws({.user = "pvp3d-demo", .retention = "delete_after_archive"});
-  Outcome sync = ws.Popvault("sync");
-  INFO(sync.out << sync.err);
-  REQUIRE(sync.exit_code == 0);
-  CHECK_THAT(sync.out,
-             Catch::Matchers::Contains(std::to_string(before.size()) + " deleted from server"));
-  CHECK(DumpMailbox("pvp3d-demo").empty());
-  CHECK(ShaByUidl(ws.Archived()) == ShaByUidl(before));
-  ws.CheckStoresHold(before);  // the server's copies are gone
+  CheckSyncArchivesThenDeletes(ws, "pvp3d-demo", before);
 }
 
 // Fails until popvault archives every message of an untrusted listing (the lead's change
