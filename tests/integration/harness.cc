@@ -262,6 +262,23 @@ void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
   ws.CheckStoresHold(before);  // the server's copies are gone
 }
 
+Outcome CheckSyncKeepsUntrustedListing(const Workspace& ws, const std::string& user,
+                                       const std::vector<ServerMessage>& before,
+                                       const std::set<std::string>& repeated) {
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err.substr(0, 4000));
+  CHECK(DumpMailbox(user).size() == before.size());  // no DELE committed
+  CHECK_THAT(sync.out, Catch::Matchers::Contains(", 0 deleted from server"));
+  const std::string unnamed = UidlsNotNamedIn(sync.err, repeated);
+  INFO("repeated UIDLs not named in the warnings:" << unnamed);
+  CHECK(unnamed.empty());
+  ws.CheckStoresHold(before);
+  // The ledger knows each content (identical messages share one entry when known by content,
+  // so compare sets).
+  CHECK(ShaSet(ws.Archived()) == ShaSet(before));
+  return sync;
+}
+
 size_t CountOf(const std::string& text, const std::string& needle) {
   size_t n = 0;
   for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;

@@ -156,4 +156,12 @@ std::vector<ServerMessage> TrustedMailbox(const std::string& user, size_t at_lea
 void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
                                   const std::vector<ServerMessage>& before);
 
+// Runs `popvault sync` in `ws` (an account with retention delete_after_archive reading fixture
+// user `user`, whose listing `before` repeats the UIDLs `repeated`) and checks that nothing was
+// deleted from the server, a warning names each repeated UIDL, every store holds every message
+// byte for byte and the ledger knows each content. Returns the sync's outcome.
+Outcome CheckSyncKeepsUntrustedListing(const Workspace& ws, const std::string& user,
+                                       const std::vector<ServerMessage>& before,
+                                       const std::set<std::string>& repeated);
+
 }  // namespace popvault::testing

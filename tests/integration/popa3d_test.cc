@@ -33,18 +33,7 @@ TEST_CASE(
   REQUIRE_FALSE(repeated.empty());  // the precondition: look-alikes share a UIDL
 
   Workspace ws({.user = "pvp3d-corpus", .retention = "delete_after_archive"});
-  Outcome sync = ws.Popvault("sync");
-  INFO(sync.out << sync.err.substr(0, 4000));
-  CHECK(DumpMailbox("pvp3d-corpus").size() == before.size());  // no DELE committed
-  CHECK_THAT(sync.out, Catch::Matchers::Contains(", 0 deleted from server"));
-  const std::string unnamed = UidlsNotNamedIn(sync.err, repeated);
-  INFO("repeated UIDLs not named in the warnings:" << unnamed);
-  CHECK(unnamed.empty());
-  // Every message the server serves is in every store, byte for byte.
-  ws.CheckStoresHold(before);
-  // And the ledger knows each content (identical messages share one entry
-  // when known by content, so compare sets).
-  CHECK(ShaSet(ws.Archived()) == ShaSet(before));
+  CheckSyncKeepsUntrustedListing(ws, "pvp3d-corpus", before, repeated);
 }
 
 }  // namespace
