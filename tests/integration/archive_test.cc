@@ -1,9 +1,7 @@
 // End to end against the private Dovecot: every message archived byte-exact,
 // nothing fetched twice, and deletion only of verified copies.
 #include <catch2/catch.hpp>
-#include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <iterator>
 #include <map>
 #include <sstream>
@@ -20,13 +18,6 @@ std::map<std::string, std::string> ByUidl(const std::vector<ServerMessage>& mess
     CHECK(sha_by_uidl.emplace(m.uidl_hex, m.sha256).second);
   }
   return sha_by_uidl;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
 }
 
 // Archives `user`'s mailbox and checks the archive against an independent
@@ -72,18 +63,7 @@ void CheckArchivesByteExact(const std::string& user, const std::string& tls, siz
 }
 
 TEST_CASE("the corpus mailbox is archived byte-exact over implicit TLS") {
-  if (FixtureEnv::Get()["CORPUS_PRESENT"] != "1") {
-    // Under CI=true the corpus must be there: a wrong path must not pass as a skip.
-    const char* ci = std::getenv("CI");
-    if (ci != nullptr && std::string(ci) == "true") {
-      FAIL(
-          "the shared corpus is not beside this clone (CI=true: a skip would count as a "
-          "pass; see dovecot_start's output, POPVAULT_CORPUS_DIR overrides the path)");
-    }
-    // CTest reports this test as skipped (SKIP_REGULAR_EXPRESSION), never passed.
-    std::cout << "SKIPPED: the shared corpus is not beside this clone\n";
-    return;
-  }
+  if (CorpusMissing()) return;
   REQUIRE(std::stoi(FixtureEnv::Get()["CORPUS_MESSAGES"]) >= 1000);
   CheckArchivesByteExact("corpus", "implicit", /*cat_every=*/40);
 }

@@ -27,13 +27,6 @@ std::string Upper(std::string s) {
   return s;
 }
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // How often Dovecot's log holds `needle`, once the log has settled (every
 // connection closed before this call is in it).
 size_t CountInDovecotLog(const std::string& needle) { return CountOf(SettledDovecotLog(), needle); }
@@ -123,7 +116,7 @@ class AuthWorkspace {
 
   const std::string& dir() const { return ws_.dir(); }
   const Workspace& ws() const { return ws_; }
-  std::string Log() const { return ReadAll(dir() + "/popvault.log"); }
+  std::string Log() const { return ReadFile(dir() + "/popvault.log"); }
 
   // Neither the account's real secrets nor the wrong ones may appear in any
   // output of the run or in the log.
@@ -285,7 +278,7 @@ TEST_CASE("a failing password_command is a clear error and nothing is sent") {
   // LOGIN: no other test uses it with auth2, so any attempt would show.
   AuthWorkspace aws({.user = "auth2", .auth = "login", .secret = Secret::kPasswordCommand});
   // Point the command at a file that does not exist.
-  std::string config = ReadAll(aws.ws().config());
+  std::string config = ReadFile(aws.ws().config());
   config = std::regex_replace(config, std::regex("password_command = .*"),
                               "password_command = cat " + aws.dir() + "/missing");
   std::ofstream(aws.ws().config()) << config;

@@ -21,13 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // A filesystem store named "tree" under the workspace.
 constexpr const char* kTreeStore = "[store.tree]\nplugin = filesystem\npath = tree\n\n";
 
@@ -39,22 +32,6 @@ std::string ExtraAccount(const std::string& name, const std::string& user,
   return "\n[account." + name + "]\nhost = " + env["POP3_HOST"] + "\nport = " + env["POP3S_PORT"] +
          "\ntls = implicit\nca_file = " + env["CA_FILE"] + "\nuser = " + user +
          "\npassword_file = password\nstores = tree\n" + extra;
-}
-
-// SHA-256s of the messages a filesystem store holds.
-std::set<std::string> MessagesInTree(const std::string& root) {
-  std::set<std::string> shas;
-  if (!fs::exists(root + "/messages")) return shas;
-  for (const auto& e : fs::recursive_directory_iterator(root + "/messages")) {
-    if (e.is_regular_file() && e.path().extension() == ".zst") shas.insert(e.path().stem());
-  }
-  return shas;
-}
-
-std::set<std::string> Shas(const std::vector<ServerMessage>& messages) {
-  std::set<std::string> shas;
-  for (const ServerMessage& m : messages) shas.insert(m.sha256);
-  return shas;
 }
 
 std::string MessageFile(const std::string& tree, const std::string& sha256) {
@@ -112,7 +89,7 @@ TEST_CASE("sync --dry-run is a usage error and deletes nothing") {
   CHECK(o.exit_code == 2);
   CHECK_THAT(o.err, Contains("popvault: sync does not take --dry-run (to see what sync would "
                              "delete: popvault retention --dry-run)"));
-  CHECK(Shas(DumpMailbox("cli1")) == Shas(before));
+  CHECK(ShaSet(DumpMailbox("cli1")) == ShaSet(before));
   CHECK_FALSE(fs::exists(ws.dir() + "/state/ledger"));  // sync did not even start
 }
 
@@ -299,7 +276,7 @@ TEST_CASE("purge: legal hold is exit status 1, --dry-run removes nothing, --acco
   std::map<std::string, std::set<std::string>> batch;
   for (const char* name : {"cli2", "other", "held"}) {
     Deliver("cli2", name + std::to_string(getpid()), 3);
-    batch[name] = Shas(DumpMailbox("cli2"));
+    batch[name] = ShaSet(DumpMailbox("cli2"));
     Outcome sync = ws.Popvault("sync", {"--account", name});
     INFO(name << ": " << sync.out << sync.err);
     REQUIRE(sync.exit_code == 0);
@@ -385,7 +362,7 @@ TEST_CASE("doctor rebuilds a lost ledger from the stores, and list shows everyth
              Contains("records the ledger does not know: " + std::to_string(archived.size())));
   CHECK_THAT(doctor.out, Contains(", consistent"));
   const std::vector<ServerMessage> rebuilt = ws.Archived();
-  CHECK(Shas(rebuilt) == Shas(archived));
+  CHECK(ShaSet(rebuilt) == ShaSet(archived));
   CHECK(rebuilt.size() == archived.size());
 
   // Consistent now: a second run finds and writes nothing, and a sync

@@ -22,12 +22,6 @@
 namespace popvault::testing {
 namespace {
 
-std::multiset<std::string> Shas(const std::vector<ServerMessage>& messages) {
-  std::multiset<std::string> shas;
-  for (const ServerMessage& m : messages) shas.insert(m.sha256);
-  return shas;
-}
-
 // Every original message is on the server or in the archive, and the archive
 // holds each UIDL at most once.
 void CheckNothingLost(const Workspace& ws, const std::vector<ServerMessage>& original) {

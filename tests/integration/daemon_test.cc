@@ -24,13 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
-
 // Polls `condition` every 100 ms for up to `seconds`.
 bool WaitFor(const std::function<bool()>& condition, int seconds = 90) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
@@ -76,7 +69,7 @@ struct Daemon {
   std::string pidfile;
   int Pid() {
     int pid = 0;
-    REQUIRE(WaitFor([&] { return (pid = std::atoi(ReadAll(pidfile).c_str())) > 0; }));
+    REQUIRE(WaitFor([&] { return (pid = std::atoi(ReadFile(pidfile).c_str())) > 0; }));
     return pid;
   }
 };
@@ -102,15 +95,9 @@ std::string AccountSection(const Workspace& ws, const std::string& user, const s
 }
 
 void AddAgentKey(const Workspace& ws, const std::string& line) {
-  std::string config = ReadAll(ws.config());
+  std::string config = ReadFile(ws.config());
   config.replace(config.find("[agent]\n"), 8, "[agent]\n" + line + "\n");
   std::ofstream(ws.config()) << config;
-}
-
-std::multiset<std::string> Shas(const std::vector<ServerMessage>& messages) {
-  std::multiset<std::string> shas;
-  for (const ServerMessage& m : messages) shas.insert(m.sha256);
-  return shas;
 }
 
 TEST_CASE("run: archives new mail on schedule, reloads on SIGHUP, stops on SIGTERM") {
@@ -140,7 +127,7 @@ TEST_CASE("run: archives new mail on schedule, reloads on SIGHUP, stops on SIGTE
   CHECK(WaitFor([&] { return archived("daemon2") == 4; }));
 
   // A broken config is rejected; the running one goes on polling.
-  std::string good = ReadAll(ws.config());
+  std::string good = ReadFile(ws.config());
   std::ofstream(ws.config()) << good << "\n[account.broken]\nport = not-a-number\n";
   REQUIRE(kill(pid, SIGHUP) == 0);
   FillMailbox("daemon2", 2, 74);
@@ -230,7 +217,7 @@ TEST_CASE("run: honours the server's LOGIN-DELAY") {
              port_file, "--log", log, "--user", "u", "--password", "p", "--login-delay", "3"});
   REQUIRE(WaitFor([&] { return fs::exists(port_file); }));
   int fake_port = 0, fake_pid = 0;
-  std::istringstream(ReadAll(port_file)) >> fake_port >> fake_pid;
+  std::istringstream(ReadFile(port_file)) >> fake_port >> fake_pid;
   REQUIRE(fake_pid > 0);
   std::ofstream(dir + "/popvault.ini")
       << "[agent]\nstate_dir = state\nlog_level = warning\n\n"
@@ -248,7 +235,7 @@ TEST_CASE("run: honours the server's LOGIN-DELAY") {
   // delay spaces them by at least 3 s, and none is refused.
   auto lines = [&] {
     std::vector<std::pair<double, std::string>> out;
-    std::istringstream in(ReadAll(log));
+    std::istringstream in(ReadFile(log));
     double t;
     std::string result;
     while (in >> t >> result) out.emplace_back(t, result);

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 
@@ -32,13 +34,6 @@ constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV_OVERRIDE;
 #else
 constexpr const char* kFixtureEnv = POPVAULT_FIXTURE_ENV;
 #endif
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
 
 std::string MakeTempDir(const std::string& tag) {
   std::string tmpl = "/tmp/popvault-it-" + tag + "-XXXXXX";
@@ -124,6 +119,14 @@ std::string HexOf(const std::string& bytes) {
   return hex;
 }
 
+std::string Unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
 std::string Sha256Hex(const std::string& bytes) {
   Poco::SHA2Engine sha(Poco::SHA2Engine::SHA_256);
   sha.update(bytes.data(), bytes.size());
@@ -171,6 +174,109 @@ std::vector<ServerMessage> DumpMailbox(const std::string& user, bool with_bytes)
     if (with_bytes) REQUIRE(Sha256Hex(m.bytes) == m.sha256);
   }
   return messages;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+std::multiset<std::string> Shas(const std::vector<ServerMessage>& messages) {
+  std::multiset<std::string> shas;
+  for (const ServerMessage& m : messages) shas.insert(m.sha256);
+  return shas;
+}
+
+std::set<std::string> ShaSet(const std::vector<ServerMessage>& messages) {
+  std::set<std::string> shas;
+  for (const ServerMessage& m : messages) shas.insert(m.sha256);
+  return shas;
+}
+
+std::map<std::string, std::string> ShaByUidl(const std::vector<ServerMessage>& messages) {
+  std::map<std::string, std::string> sha_by_uidl;
+  for (const ServerMessage& m : messages) sha_by_uidl[m.uidl_hex] = m.sha256;
+  return sha_by_uidl;
+}
+
+std::set<std::string> RepeatedUidls(const std::vector<ServerMessage>& messages) {
+  std::map<std::string, int> times;
+  for (const ServerMessage& m : messages) ++times[m.uidl_hex];
+  std::set<std::string> repeated;
+  for (const auto& [uidl, n] : times) {
+    if (n > 1) repeated.insert(uidl);
+  }
+  return repeated;
+}
+
+std::string UidlsNotNamedIn(const std::string& text, const std::set<std::string>& uidls) {
+  std::string unnamed;
+  for (const std::string& uidl : uidls) {
+    if (text.find(Unhex(uidl)) == std::string::npos) unnamed.append(1, ' ').append(Unhex(uidl));
+  }
+  return unnamed;
+}
+
+std::set<std::string> MessagesInTree(const std::string& root) {
+  std::set<std::string> shas;
+  if (!fs::exists(root + "/messages")) return shas;
+  for (const auto& e : fs::recursive_directory_iterator(root + "/messages")) {
+    if (e.is_regular_file() && e.path().extension() == ".zst") shas.insert(e.path().stem());
+  }
+  return shas;
+}
+
+bool CorpusMissing() {
+  if (FixtureEnv::Get()["CORPUS_PRESENT"] == "1") return false;
+  const char* ci = std::getenv("CI");
+  if (ci != nullptr && std::string(ci) == "true") {
+    FAIL(
+        "the shared corpus is not beside this clone (CI=true: a skip would count as a pass; see "
+        "the fixture's start output, POPVAULT_CORPUS_DIR overrides the path)");
+  }
+  std::cout << "SKIPPED: the shared corpus is not beside this clone\n";
+  return true;
+}
+
+std::vector<ServerMessage> TrustedMailbox(const std::string& user, size_t at_least) {
+  std::string upper = user;
+  for (char& c : upper) c = static_cast<char>(toupper(c));
+  std::vector<ServerMessage> messages = DumpMailbox(user, /*with_bytes=*/true);
+  REQUIRE(messages.size() == std::stoul(FixtureEnv::Get()[upper + "_MESSAGES"]));
+  REQUIRE(messages.size() >= at_least);
+  REQUIRE(RepeatedUidls(messages).empty());  // the precondition: a trustworthy listing
+  return messages;
+}
+
+void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
+                                  const std::vector<ServerMessage>& before) {
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err);
+  REQUIRE(sync.exit_code == 0);
+  CHECK_THAT(sync.out,
+             Catch::Matchers::Contains(std::to_string(before.size()) + " deleted from server"));
+  CHECK(DumpMailbox(user).empty());
+  CHECK(ShaByUidl(ws.Archived()) == ShaByUidl(before));
+  ws.CheckStoresHold(before);  // the server's copies are gone
+}
+
+Outcome CheckSyncKeepsUntrustedListing(const Workspace& ws, const std::string& user,
+                                       const std::vector<ServerMessage>& before,
+                                       const std::set<std::string>& repeated) {
+  Outcome sync = ws.Popvault("sync");
+  INFO(sync.out << sync.err.substr(0, 4000));
+  CHECK(DumpMailbox(user).size() == before.size());  // no DELE committed
+  CHECK_THAT(sync.out, Catch::Matchers::Contains(", 0 deleted from server"));
+  const std::string unnamed = UidlsNotNamedIn(sync.err, repeated);
+  INFO("repeated UIDLs not named in the warnings:" << unnamed);
+  CHECK(unnamed.empty());
+  ws.CheckStoresHold(before);
+  // The ledger knows each content (identical messages share one entry when known by content,
+  // so compare sets).
+  CHECK(ShaSet(ws.Archived()) == ShaSet(before));
+  return sync;
 }
 
 size_t CountOf(const std::string& text, const std::string& needle) {

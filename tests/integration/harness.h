@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,30 @@ void FillMailbox(const std::string& user, int count, int seed);
 
 std::string Sha256Hex(const std::string& bytes);
 std::string HexOf(const std::string& bytes);
+// The bytes of HexOf's lower-case hex (a UIDL as the reference reader gives it).
+std::string Unhex(const std::string& hex);
+
+// A whole file's bytes ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// The SHA-256s of `messages`, each as often as it occurs.
+std::multiset<std::string> Shas(const std::vector<ServerMessage>& messages);
+// The distinct SHA-256s of `messages`.
+std::set<std::string> ShaSet(const std::vector<ServerMessage>& messages);
+// UIDL (hex) -> SHA-256 of `messages` (of a repeated UIDL, the last).
+std::map<std::string, std::string> ShaByUidl(const std::vector<ServerMessage>& messages);
+// The UIDLs (hex) that more than one of `messages` has.
+std::set<std::string> RepeatedUidls(const std::vector<ServerMessage>& messages);
+// Of `uidls` (hex), those that `text` does not name, each after a space ("" if it names all).
+std::string UidlsNotNamedIn(const std::string& text, const std::set<std::string>& uidls);
+
+// The SHA-256s of the messages a filesystem store under `root` holds (none without messages/).
+std::set<std::string> MessagesInTree(const std::string& root);
+
+// Whether a corpus test must skip: the fixture found no shared corpus. Prints the "SKIPPED:"
+// line CTest reports as a skip (SKIP_REGULAR_EXPRESSION); under CI=true fails the test instead,
+// since a wrong corpus path must not pass as a skip.
+bool CorpusMissing();
 
 // A throwaway directory with a popvault config for one fixture user.
 class Workspace {
@@ -119,5 +144,24 @@ class Workspace {
   std::string dir_;
   std::string config_;
 };
+
+// Fixture user `user`'s mailbox with bytes (DumpMailbox), required to hold the fixture's count
+// (env USER_MESSAGES), at least `at_least` messages, and no repeated UIDL: a listing popvault
+// may trust.
+std::vector<ServerMessage> TrustedMailbox(const std::string& user, size_t at_least);
+
+// Runs `popvault sync` in `ws` (an account with retention delete_after_archive reading fixture
+// user `user`) and checks that `before`, all the server held, was archived byte-exact (same
+// UIDLs and SHA-256s, in every store) and then deleted from the server.
+void CheckSyncArchivesThenDeletes(const Workspace& ws, const std::string& user,
+                                  const std::vector<ServerMessage>& before);
+
+// Runs `popvault sync` in `ws` (an account with retention delete_after_archive reading fixture
+// user `user`, whose listing `before` repeats the UIDLs `repeated`) and checks that nothing was
+// deleted from the server, a warning names each repeated UIDL, every store holds every message
+// byte for byte and the ledger knows each content. Returns the sync's outcome.
+Outcome CheckSyncKeepsUntrustedListing(const Workspace& ws, const std::string& user,
+                                       const std::vector<ServerMessage>& before,
+                                       const std::set<std::string>& repeated);
 
 }  // namespace popvault::testing

@@ -58,21 +58,6 @@ std::set<std::string> MessagesInBucket(const std::string& bucket) {
   return shas;
 }
 
-// SHA-256s of the messages a filesystem store holds.
-std::set<std::string> MessagesInTree(const std::string& root) {
-  std::set<std::string> shas;
-  for (const auto& e : fs::recursive_directory_iterator(root + "/messages")) {
-    if (e.is_regular_file() && e.path().extension() == ".zst") shas.insert(e.path().stem());
-  }
-  return shas;
-}
-
-std::set<std::string> Shas(const std::vector<ServerMessage>& messages) {
-  std::set<std::string> shas;
-  for (const ServerMessage& m : messages) shas.insert(m.sha256);
-  return shas;
-}
-
 void Rgw(const std::string& verb) {
   Outcome o = Run({RgwEnv()["RGW_SCRIPT"], verb, RgwEnv()["CEPH_DIR"]});
   INFO(verb << ": " << o.out << o.err);
@@ -113,15 +98,15 @@ TEST_CASE("three stores per account: RGW stopped mid-sync delays deletion and lo
   // Everything reached the stores that were up; nothing left the server,
   // since nothing was in all three stores and verified there.
   CHECK(DumpMailbox("spare6").size() == original.size());
-  CHECK(MessagesInTree(ws.dir() + "/tree") == Shas(original));
+  CHECK(MessagesInTree(ws.dir() + "/tree") == ShaSet(original));
 
   Rgw("restart-rgw");
   Outcome second = ws.Popvault("sync");
   INFO(second.out << second.err);
   REQUIRE(second.exit_code == 0);
   CHECK(DumpMailbox("spare6").empty());
-  CHECK(MessagesInBucket(bucket) == Shas(original));
-  CHECK(MessagesInTree(ws.dir() + "/tree") == Shas(original));
+  CHECK(MessagesInBucket(bucket) == ShaSet(original));
+  CHECK(MessagesInTree(ws.dir() + "/tree") == ShaSet(original));
   CHECK(ws.Archived().size() == original.size());
 
   // Each store on its own gives every message back byte-exact.

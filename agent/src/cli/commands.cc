@@ -138,14 +138,10 @@ class EarlySession {
 
 int Sync(Context& ctx, const Args& args) {
   std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  if (!s.ok()) {
-    std::cerr << "popvault: " << s.ToString() << "\n";
-    return 2;
-  }
+  if (!SelectCommandAccounts(ctx, args, &accounts)) return 2;
   Ledger* ledger = nullptr;
   std::unique_ptr<AuditLog> audit_log;
-  s = ctx.GetLedger(&ledger);  // first: if `popvault run` holds it, stop before any login
+  Status s = ctx.GetLedger(&ledger);  // first: if `popvault run` holds it, stop before any login
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 1;

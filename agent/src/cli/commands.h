@@ -58,6 +58,11 @@ class Context {
   std::map<std::string, std::unique_ptr<Archive>> archives_;
 };
 
+// The accounts a command applies to (Context::SelectAccounts with --account), in *out. On none
+// (an unknown --account), says so on stderr and returns false: the command exits 2 (usage).
+bool SelectCommandAccounts(const Context& ctx, const Args& args,
+                           std::vector<const AccountConfig*>* out);
+
 int Sync(Context& ctx, const Args& args);
 int List(Context& ctx, const Args& args);
 int Cat(Context& ctx, const Args& args);

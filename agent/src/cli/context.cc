@@ -1,6 +1,7 @@
 #include <Poco/Logger.h>
 
 #include <filesystem>
+#include <iostream>
 
 #include "cli/commands.h"
 
@@ -58,6 +59,13 @@ Status Context::SelectAccounts(const std::string& name,
   }
   if (out->empty()) return Status::NotFound("no account named '" + name + "' in " + config_.path);
   return Status::OK();
+}
+
+bool SelectCommandAccounts(const Context& ctx, const Args& args,
+                           std::vector<const AccountConfig*>* out) {
+  const Status s = ctx.SelectAccounts(args.account, out);
+  if (!s.ok()) std::cerr << "popvault: " << s.ToString() << "\n";
+  return s.ok();
 }
 
 }  // namespace popvault

@@ -125,13 +125,9 @@ Status DoctorOne(Context& ctx, Ledger& ledger, const AccountConfig& account, con
 
 int Doctor(Context& ctx, const Args& args) {
   std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  if (!s.ok()) {
-    std::cerr << "popvault: " << s.ToString() << "\n";
-    return 2;
-  }
+  if (!SelectCommandAccounts(ctx, args, &accounts)) return 2;
   Ledger* ledger = nullptr;
-  s = ctx.GetLedger(&ledger);
+  Status s = ctx.GetLedger(&ledger);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString()
               << (args.dry_run ? "\n"

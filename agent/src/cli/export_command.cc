@@ -255,13 +255,9 @@ void ExportAccount(Context& ctx, const AccountConfig& account, const std::string
 
 int Export(Context& ctx, const Args& args) {
   std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  if (!s.ok()) {
-    std::cerr << "popvault: " << s.ToString() << "\n";
-    return 2;
-  }
+  if (!SelectCommandAccounts(ctx, args, &accounts)) return 2;
   Fd output_fd;
-  s = OpenOutputDir(args.output, &output_fd);
+  Status s = OpenOutputDir(args.output, &output_fd);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";
     return 1;

@@ -46,13 +46,10 @@ Status PurgeOne(Context& ctx, const AccountConfig& account, bool dry_run, AuditL
 
 int Purge(Context& ctx, const Args& args) {
   std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  if (!s.ok()) {
-    std::cerr << "popvault: " << s.ToString() << "\n";
-    return 2;
-  }
+  if (!SelectCommandAccounts(ctx, args, &accounts)) return 2;
   // Opened before anything is purged, so every purge can be audited.
   std::unique_ptr<AuditLog> audit_log;
+  Status s;
   if (!args.dry_run) s = AuditLog::Open(ctx.config().audit_log, &audit_log);
   if (!s.ok()) {
     std::cerr << "popvault: " << s.ToString() << "\n";

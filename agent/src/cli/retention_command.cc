@@ -37,13 +37,9 @@ int Retention(Context& ctx, const Args& args) {
     return 2;
   }
   std::vector<const AccountConfig*> accounts;
-  Status s = ctx.SelectAccounts(args.account, &accounts);
-  if (!s.ok()) {
-    std::cerr << "popvault: " << s.ToString() << "\n";
-    return 2;
-  }
+  if (!SelectCommandAccounts(ctx, args, &accounts)) return 2;
   Ledger* ledger = nullptr;
-  s = ctx.GetLedger(&ledger);
+  Status s = ctx.GetLedger(&ledger);
   int failures = s.ok() ? 0 : 1;
   size_t would_delete = 0;
   for (size_t i = 0; s.ok() && i < accounts.size(); ++i) {
