@@ -20,8 +20,9 @@ TEST_CASE("popa3d: a listing without repeats is archived byte-exact, then delete
   CheckSyncArchivesThenDeletes(ws, "pvp3d-demo", before);
 }
 
-// Fails until popvault archives every message of an untrusted listing (the lead's change
-// in agent/src/sync for issue #12): today only one message per repeated UIDL is archived.
+// popa3d derives UIDLs from headers, so look-alikes share one: every message of
+// that untrusted listing must be archived (before issue #12's fix only one
+// message per repeated UIDL was), and nothing deleted.
 TEST_CASE(
     "popa3d: look-alikes sharing a UIDL are all archived byte-exact and nothing is deleted "
     "(corpus)",
