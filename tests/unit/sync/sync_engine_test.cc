@@ -817,16 +817,6 @@ TEST_CASE("without UIDL every message is archived by content and nothing is dele
   CHECK(h.server.messages.size() == 4);
 }
 
-TEST_CASE("LIST and UIDL that disagree make the listing untrusted: nothing is deleted") {
-  Harness h;
-  for (int i = 1; i <= 3; ++i) h.server.Add("uid-" + std::to_string(i), Message(i));
-  h.server.listing_override = {{1, "uid-1"}, {2, "uid-2"}};  // LIST still has three
-  SyncReport report;
-  REQUIRE(h.Sync(&report).ok());
-  CHECK_FALSE(report.listing_trusted);
-  CHECK(h.server.CountPrefix("DELE") == 0);
-}
-
 TEST_CASE("keep_newest counts messages not yet archived, and never deletes them") {
   Harness h;
   FaultyStorage* offsite = h.AddStore("offsite");
