@@ -26,7 +26,7 @@
 //   - undecodable entry, unknown or newer record: the entry is rebuilt from
 //     the UIDL's record of the highest generation in any store: kStored,
 //     listing the stores where that record and its verified message are,
-//     first_seen = archived_at, listed_octets 0 (unknown). With no intact
+//     first_seen = archived_at, listed_octets unset (unknown). With no intact
 //     copy anywhere it is written kSeen (fetched again if the server still
 //     has it) and reported in `no_copy`. An undecodable entry with no record
 //     in any store becomes a fresh kSeen entry.

@@ -135,8 +135,8 @@ Status CheckEntry(const LedgerEntry& e) {
 // written as JSON objects by earlier versions start with '{' and are still
 // read (ParseEntryValue); a rewrite stores them in the binary form.
 //
-//   0x02, state (1 byte), first_seen, deleted_at, oversize, listed_octets,
-//   dele_sent_at, generation (varints; times as two's complement), store
+//   0x02, state (1 byte), first_seen, deleted_at, oversize, listed_octets
+//   (plus one; 0: not known), dele_sent_at, generation (varints; times as two's complement), store
 //   count + stores, account, uidl, then 0 or 1: with 1, the record's sha256,
 //   size, stored_size, archived_at, message_id, date, from, subject. Strings
 //   are a varint length and the bytes. 0x01 values (earlier versions) lack
@@ -166,7 +166,7 @@ std::string EncodeEntry(const LedgerEntry& e) {
   PutVarint(static_cast<uint64_t>(e.first_seen), &out);
   PutVarint(static_cast<uint64_t>(e.deleted_at), &out);
   PutVarint(e.oversize, &out);
-  PutVarint(e.listed_octets, &out);
+  PutVarint(e.listed_octets ? *e.listed_octets + 1 : 0, &out);
   PutVarint(static_cast<uint64_t>(e.dele_sent_at), &out);
   PutVarint(e.record.generation, &out);
   PutVarint(e.stores.size(), &out);
@@ -237,7 +237,8 @@ void ParseBinaryHead(BinaryReader& in, size_t value_size, LedgerEntry* e) {
   e->deleted_at = static_cast<int64_t>(in.Varint());
   e->oversize = in.Varint();
   const bool v2 = in.version() == kBinaryV2;
-  e->listed_octets = v2 ? in.Varint() : 0;
+  const uint64_t listed = v2 ? in.Varint() : 0;
+  e->listed_octets = listed == 0 ? std::nullopt : std::optional<uint64_t>(listed - 1);
   e->dele_sent_at = v2 ? static_cast<int64_t>(in.Varint()) : 0;
   const uint64_t generation = v2 ? in.Varint() : 0;
   if (generation > UINT32_MAX) in.Fail();

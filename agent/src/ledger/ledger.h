@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,10 +49,11 @@ struct LedgerEntry {
   // kSeen: a RETR stopped after this many octets at max_message_size (the
   // server's LIST size understated it); sync skips it while it is over.
   uint64_t oversize = 0;
-  // The server's LIST size of the message when it was archived (0: not known,
-  // archived by an older version). A listing that shows another size under
-  // this UIDL is another message: it is fetched again, never deleted unread.
-  uint64_t listed_octets = 0;
+  // The server's LIST size of the message when it was archived (unset: not
+  // known, archived by an older version or rebuilt by `popvault doctor`). A
+  // listing that shows another size under this UIDL is another message: it is
+  // fetched again, never deleted unread.
+  std::optional<uint64_t> listed_octets;
   // kStored: unix seconds when a DELE was sent for it, synced before the DELE
   // went out. Until a listing tells, it is unknown whether the server
   // committed it (a lost QUIT reply, a kill after QUIT): gone from the next
@@ -99,7 +101,7 @@ class Ledger {
     std::string_view uidl;
     MessageState state;
     const std::vector<std::string>& stores;
-    uint64_t listed_octets;
+    std::optional<uint64_t> listed_octets;
     int64_t dele_sent_at;
   };
   // As ForEach, but decodes only the state and stores (not the archive

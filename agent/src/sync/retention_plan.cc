@@ -44,8 +44,7 @@ Status ReadEntry(const AccountConfig& account, Ledger& ledger, PlannedMessage* m
 // those first).
 bool Archived(const PlannedMessage& m) {
   if (m.entry.state != MessageState::kStored || !m.missing_stores.empty()) return false;
-  return m.entry.listed_octets != 0 && m.octets == m.entry.listed_octets &&
-         m.entry.dele_sent_at == 0;
+  return m.entry.listed_octets && m.octets == *m.entry.listed_octets && m.entry.dele_sent_at == 0;
 }
 
 }  // namespace

@@ -85,7 +85,7 @@ struct KnownMessage {
   std::string uidl;
   MessageState state;
   bool archived;  // kStored in every store of the account
-  uint64_t listed_octets;
+  std::optional<uint64_t> listed_octets;
   int64_t dele_sent_at;
 };
 
@@ -273,13 +273,13 @@ class AccountSync {
         continue;
       }
       const uint32_t msgno = std::exchange(it->second, 0);
-      const bool resized = k.listed_octets != 0 && octets.Of(msgno) != k.listed_octets;
+      const bool resized = k.listed_octets && octets.Of(msgno) != *k.listed_octets;
       // Whether the UIDL still names what was archived under it is unknown
       // after our DELE (it may have been committed, and the UIDL reused at the
       // same size), or without the size it was archived with (older versions,
       // `popvault doctor`): the content decides (CompareWithArchived).
       const bool unproven =
-          k.state == MessageState::kStored && (k.listed_octets == 0 || k.dele_sent_at != 0);
+          k.state == MessageState::kStored && (!k.listed_octets || k.dele_sent_at != 0);
       if (k.archived && !resized && !unproven) continue;
       ListedMessage m{msgno, octets.Of(msgno), {}};
       POPVAULT_RETURN_IF_ERROR(ledger_.Get(account_.name, k.uidl, &m.entry));
@@ -288,7 +288,7 @@ class AccountSync {
             "account %s: uidl %s: LIST says %s octets, it was archived at %s: fetching it again "
             "(a server may give an old UIDL to a new message)",
             account_.name, EncodeUidl(k.uidl), std::to_string(m.octets),
-            std::to_string(k.listed_octets));
+            std::to_string(*k.listed_octets));
       } else if (k.archived && !unproven) {
         continue;
       }

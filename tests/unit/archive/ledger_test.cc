@@ -438,7 +438,7 @@ TEST_CASE("Ledger reads the first binary form, which had no size, DELE mark or g
   CHECK(got.stores == std::vector<std::string>{"m"});
   CHECK(got.record.sha256 == std::string(64, 'b'));
   CHECK(got.record.size == 10);
-  CHECK(got.listed_octets == 0);
+  CHECK_FALSE(got.listed_octets);
   CHECK(got.dele_sent_at == 0);
   CHECK(got.record.generation == 0);
 }

@@ -176,7 +176,7 @@ TEST_CASE("an undecodable entry is rebuilt from the stores' record") {
   CHECK(got.record.size == a.record.size);
   CHECK(got.record.subject == "message");
   CHECK(got.first_seen == a.record.archived_at);
-  CHECK(got.listed_octets == 0);  // not known from a record
+  CHECK_FALSE(got.listed_octets);  // not known from a record
   CheckClean(bench);
 }
 

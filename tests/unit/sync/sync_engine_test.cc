@@ -990,6 +990,17 @@ TEST_CASE("a stored UIDL listed with another size is fetched again, never delete
   CHECK(h.Records().size() == 2);
 }
 
+TEST_CASE("an empty message (LIST size 0) is archived, verified and deleted like any other") {
+  // Found by the integration suite: a size of 0 was taken for "not known",
+  // so the message was fetched every pass and never deleted.
+  Harness h;
+  h.server.Add("empty", "");
+  h.server.Add("b", Message(2));
+  REQUIRE(h.Sync().ok());
+  CHECK(h.server.messages.empty());
+  CHECK(h.EntryOf("empty").listed_octets == 0u);
+}
+
 TEST_CASE("a stored UIDL listed with another size but the same content is not a new message") {
   Harness h;
   h.Retain("keep");
@@ -1171,7 +1182,7 @@ TEST_CASE("a stored entry without the LIST size it was archived with is fetched 
   h.server.Add("a", Message(1));
   REQUIRE(h.Sync().ok());
   LedgerEntry e = h.EntryOf("a");
-  e.listed_octets = 0;
+  e.listed_octets.reset();
   REQUIRE(h.Write(e).ok());
   h.server.messages[0].bytes = Message(2);  // same size, another message
   h.Retain("delete_after_archive");
