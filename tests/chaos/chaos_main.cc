@@ -342,7 +342,7 @@ class Runner {
                                   " and returned OK, but did not archive it: " + why);
       }
     }
-    if (ListingTrusted(snapshot, plan)) CheckAudit();
+    if (ListingTrusted(snapshot, plan) && PassSawTrustedListing()) CheckAudit();
   }
 
   // Serves the pass's POP3 session until the child is gone.
@@ -425,6 +425,18 @@ class Runner {
     std::set<std::string> uidls;
     for (uint64_t id : snapshot) uidls.insert(mailbox_.mail(id).uidl);
     return plan.omit_uidl_of == 0 && uidls.size() == snapshot.size();
+  }
+
+  // Whether the pass got a listing it could trust (its own report, in
+  // pass.log): a UIDL refused by an injected -ERR leaves none, and deletions
+  // of earlier passes are only confirmed from a trusted listing. (A pass that
+  // never trusts one is caught by the final drain.)
+  bool PassSawTrustedListing() const {
+    std::ifstream in(work_ + "/pass.log");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("pass: ", 0) == 0) return line.find(" trusted 1)") != std::string::npos;
+    }
+    return false;
   }
 
   void CheckAudit() {
@@ -524,11 +536,12 @@ class Runner {
     options.commit_every_messages = c.commit_every;
     SyncReport report;
     if (s.ok()) s = SyncAccount(account, *ledger, pointers, options, &report);
-    std::printf("pass: %s (listed %llu fetched %llu deleted %llu verify_failed %llu)\n",
+    std::printf("pass: %s (listed %llu fetched %llu deleted %llu verify_failed %llu trusted %d)\n",
                 s.ToString().c_str(), static_cast<unsigned long long>(report.listed),
                 static_cast<unsigned long long>(report.fetched),
                 static_cast<unsigned long long>(report.deleted),
-                static_cast<unsigned long long>(report.verify_failed));
+                static_cast<unsigned long long>(report.verify_failed),
+                report.listing_trusted ? 1 : 0);
     std::fflush(stdout);
     archives.clear();
     ledger.reset();
